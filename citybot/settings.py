@@ -1,0 +1,71 @@
+"""Settings from environment variables and an optional `.env` file (pydantic-settings).
+
+Build them with `get_settings()` at startup, never at import. Every field is documented, with its default,
+in the README's Configuration section; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The local reference hub's development keys. Production deployments set their own in the environment.
+DEV_API_KEY = "citybot-dev-key"
+DEV_STAFF_TOKEN = "citybot-dev-staff"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # -- shared ---------------------------------------------------------------------------------------
+    var_dir: Path = Field(ROOT / "var", description="Where local state lives (SQLite files, media, logs)")
+    log_level: str = "INFO"
+    timezone: str = Field("Asia/Shanghai", description="The city's time zone for working-time clocks")
+    categories_file: Path = Field(ROOT / "data" / "categories.yml")
+
+    # -- the reference hub (server side) ----------------------------------------------------------------
+    hub_database_url: str = Field("", description="Hub database; default sqlite:///<var_dir>/hub.db")
+    hub_host: str = "127.0.0.1"
+    hub_port: int = 8311
+    hub_public_url: str = Field("", description="Base URL that media_url links use; default http://host:port")
+    hub_api_keys: str = Field(DEV_API_KEY, description="Comma-separated Open311 api_keys the hub accepts")
+    hub_staff_tokens: str = Field(
+        f"{DEV_STAFF_TOKEN}:admin:市:",
+        description="Comma-separated staff tokens token:role:level:department the hub accepts",
+    )
+    media_dir: Path = Field(ROOT / "var" / "media")
+    media_max_bytes: int = 10 * 1024 * 1024
+    work_periods: str = Field("08:30-12:00,14:00-18:00", description="Daily working periods, local time")
+    holidays_file: Path = Field(ROOT / "data" / "holidays.yml", description="Public holidays and make-up workdays")
+    duplicate_radius_m: float = 100.0
+    duplicate_window_hours: float = 72.0
+
+    # -- clients of the hub -------------------------------------------------------------------------------
+    hub_url: str = Field("http://127.0.0.1:8311", description="Base URL of the hub the bot files to")
+    hub_api_key: str = DEV_API_KEY
+    hub_staff_token: str = DEV_STAFF_TOKEN
+    hub_timeout_s: float = 10.0
+    hub_retries: int = 3
+
+    # -- NLU --------------------------------------------------------------------------------------------
+    models_dir: Path = Field(ROOT / "models")
+    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_venv: Path = Field(ROOT / ".venv-rasa")
+
+    @property
+    def resolved_hub_database_url(self) -> str:
+        return self.hub_database_url or f"sqlite:///{self.var_dir / 'hub.db'}"
+
+    @property
+    def resolved_hub_public_url(self) -> str:
+        return (self.hub_public_url or f"http://{self.hub_host}:{self.hub_port}").rstrip("/")
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,314 @@
+"""The hub's case operations: filing, lifecycle transitions, staff and citizen actions, the overdue sweep.
+
+Each operation is one serialized write transaction (hub.db.Database.write) that changes the case, writes
+exactly one update row per transition or event, and records who did it in the audit table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import statistics
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from hub import lifecycle as lc
+from hub import store
+from hub.db import Database
+from hub.duplicates import find_duplicate, normalise_address
+from hub.models import Case
+from hub.services import Services
+from hub.workclock import WorkClock
+
+log = logging.getLogger(__name__)
+UTC = dt.timezone.utc
+
+
+class CaseError(Exception):
+    status = 400
+
+    def __init__(self, description: str):
+        super().__init__(description)
+        self.description = description
+
+
+class NotFound(CaseError):
+    status = 404
+
+
+class Forbidden(CaseError):
+    status = 403
+
+
+class Conflict(CaseError):
+    status = 409
+
+
+def to_db(t: dt.datetime) -> dt.datetime:
+    """Aware -> naive UTC, the stored form."""
+    return t.astimezone(UTC).replace(tzinfo=None)
+
+
+def from_db(t: dt.datetime | None) -> dt.datetime | None:
+    return t.replace(tzinfo=UTC) if t is not None else None
+
+
+@dataclass
+class Filing:
+    service_code: str
+    description: str = ""
+    lat: float | None = None
+    long: float | None = None
+    address: str | None = None
+    address_id: str | None = None
+    zipcode: str | None = None
+    media_url: str | None = None
+    attributes: dict = field(default_factory=dict)
+    account_id: str | None = None
+    device_id: str | None = None
+    channel: str | None = None
+    external_id: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who acts: a staff token's identity or a citizen's account; `name` goes to the audit trail."""
+
+    name: str
+
+
+class Hub:
+    def __init__(self, db: Database, services: Services, workclock: WorkClock, *,
+                 clock: Callable[[], dt.datetime] | None = None, auto_dispatch: bool = True,
+                 duplicate_radius_m: float = 100.0, duplicate_window_hours: float = 72.0):
+        self.db, self.services, self.workclock = db, services, workclock
+        self.clock = clock or (lambda: dt.datetime.now(UTC))
+        self.auto_dispatch = auto_dispatch
+        self.duplicate_radius_m, self.duplicate_window_hours = duplicate_radius_m, duplicate_window_hours
+
+    def now(self) -> dt.datetime:
+        return self.clock()
+
+    def is_overdue(self, case: Case, now: dt.datetime | None = None) -> bool:
+        now_db = to_db(now or self.now())
+        return case.state in lc.ACTIVE_STATES and case.expected_at is not None and now_db > case.expected_at
+
+    # -- filing ---------------------------------------------------------------------------------------------
+    def file(self, f: Filing) -> tuple[Case, bool]:
+        """(case, created). Re-filing the same channel+external_id returns the existing case (idempotent)."""
+        sub = self.services.get(f.service_code)
+        if sub is None:
+            raise CaseError(f"service_code {f.service_code!r} not found")
+        now = self.now()
+        now_db = to_db(now)
+        address_norm = normalise_address(f.address)
+        with self.db.write() as s:
+            if f.external_id:
+                existing = store.get_case_by_external_id(f.channel, f.external_id, session=s)
+                if existing is not None:
+                    return existing, False
+            original = find_duplicate(
+                session=s, service_code=sub.code, lat=f.lat, long=f.long, address_norm=address_norm,
+                since=now_db - dt.timedelta(hours=self.duplicate_window_hours), radius_m=self.duplicate_radius_m)
+            case = Case(**vars(f), id=store.next_case_id(now.astimezone(self.workclock.tz).date(), session=s),
+                        token=str(uuid.uuid4()), address_norm=address_norm, state=lc.RECEIVED,
+                        status_notes=lc.note(lc.RECEIVED), service_name=sub.name, group=sub.category,
+                        level=sub.level, requested_at=now_db, updated_at=now_db)
+            s.add(case)
+            store.add_update(case, lc.RECEIVED, case.status_notes, now_db, session=s, media_url=f.media_url)
+            if original is not None:
+                self._enter(case, lc.DUPLICATE, now, duplicate_of=original.id)
+                store.add_update(case, lc.DUPLICATE, case.status_notes, now_db, session=s)
+            elif self.auto_dispatch:
+                self._enter(case, lc.DISPATCHED, now, department=sub.department)
+                store.add_update(case, lc.DISPATCHED, case.status_notes, now_db, session=s)
+            return case, True
+
+    # -- transitions ---------------------------------------------------------------------------------------------
+    def _enter(self, case: Case, target: str, now: dt.datetime, *, note: str = "", department: str | None = None,
+               duplicate_of: str | None = None, media_urls: list[str] | None = None, rating: int | None = None,
+               comment: str | None = None) -> None:
+        """Move `case` to `target` (checked against the lifecycle table) and apply the state's side effects."""
+        lc.check(case.state, target)
+        now_db = to_db(now)
+        if target == lc.DISPATCHED:
+            sub = self.services.catalogue.by_code(case.service_code)
+            department = department or case.agency_responsible or (sub.department if sub else None)
+            case.agency_responsible = department
+            case.dispatched_at = now_db
+            case.expected_at = to_db(self.workclock.due(now, sub.time_limit)) if sub else None
+            case.overdue_marked_at = None  # a new dispatch period may go overdue again once
+        elif target == lc.RESOLVED:
+            case.resolved_at = now_db
+            case.result_media_urls = [*(case.result_media_urls or []), *(media_urls or [])]
+        elif target in (lc.CLOSED, lc.CANCELLED, lc.REFERRED):
+            case.closed_at = now_db
+        elif target == lc.RATED:
+            case.rating, case.rating_comment = rating, comment
+        elif target == lc.DUPLICATE:
+            case.duplicate_of = duplicate_of
+        elif target == lc.REOPENED:
+            case.closed_at = case.resolved_at = None
+            case.duplicate_of = None
+            case.overdue_marked_at = None
+        case.state = target
+        base = lc.note(target, department=case.agency_responsible or "", duplicate_of=duplicate_of or "")
+        case.status_notes = f"{base}：{note}" if note else base
+        case.updated_at = now_db
+
+    def _act(self, case_id: str, principal: Principal, action: str, *, actor: str = "", reason: str = "",
+             check: Callable[[Case], None] | None = None,
+             apply: Callable[[Case, dt.datetime, object], None], detail: dict | None = None) -> Case:
+        now = self.now()
+        with self.db.write() as s:
+            case = store.get_case(case_id, session=s, for_update=self.db.is_postgres)
+            if case is None:
+                raise NotFound(f"service_request_id {case_id} not found")
+            if check is not None:
+                check(case)
+            try:
+                apply(case, now, s)
+            except lc.IllegalTransition as exc:
+                raise Conflict(f"{action} not allowed: case {case_id} is {exc.current}") from None
+            store.add_audit(case.id, to_db(now), session=s, principal=principal.name, action=action, actor=actor,
+                            reason=reason, detail=detail)
+            return case
+
+    def _transition_apply(self, target: str, *, note: str = "", event: str | None = None, redispatch: bool = False,
+                          **kw) -> Callable:
+        def apply(case: Case, now: dt.datetime, s) -> None:
+            self._enter(case, target, now, note=note, **kw)
+            store.add_update(case, event or target, case.status_notes, to_db(now), session=s)
+            if redispatch and self.auto_dispatch:
+                self._enter(case, lc.DISPATCHED, now)
+                store.add_update(case, lc.DISPATCHED, case.status_notes, to_db(now), session=s)
+        return apply
+
+    def transition(self, case_id: str, target: str, principal: Principal, *, actor: str = "", note: str = "",
+                   check: Callable[[Case], None] | None = None, action: str | None = None, **kw) -> Case:
+        if target not in lc.TRANSITIONS:
+            raise CaseError(f"unknown state {target!r}; one of {', '.join(lc.STATES)}")
+        if target == lc.REOPENED:
+            kw.setdefault("redispatch", True)
+        return self._act(case_id, principal, action or target, actor=actor, reason=note, check=check,
+                         apply=self._transition_apply(target, note=note, **kw),
+                         detail={k: v for k, v in kw.items() if k in ("department", "duplicate_of", "media_urls", "rating")})
+
+    def reclassify(self, case_id: str, service_code: str, principal: Principal, *, actor: str = "", note: str = "",
+                   check=None) -> Case:
+        sub = self.services.get(service_code)
+        if sub is None:
+            raise CaseError(f"service_code {service_code!r} not found")
+
+        def apply(case: Case, now: dt.datetime, s) -> None:
+            lc.check(case.state, lc.DISPATCHED)
+            old = case.service_code
+            case.service_code, case.service_name, case.group, case.level = sub.code, sub.name, sub.category, sub.level
+            case.agency_responsible = None
+            self._enter(case, lc.DISPATCHED, now, department=sub.department)
+            case.status_notes = lc.note(lc.RECLASSIFIED, department=sub.department) + (f"：{note}" if note else "")
+            store.add_update(case, lc.RECLASSIFIED, case.status_notes, to_db(now), session=s)
+            detail["from"] = old
+
+        detail = {"service_code": sub.code}
+        return self._act(case_id, principal, "reclassify", actor=actor, reason=note, check=check, apply=apply,
+                         detail=detail)
+
+    def escalate(self, case_id: str, principal: Principal, *, actor: str = "", reason: str = "", check=None) -> Case:
+        from citybot.catalogue import LEVELS
+
+        def apply(case: Case, now: dt.datetime, s) -> None:
+            if case.state not in lc.ACTIVE_STATES and case.state != lc.RESOLVED:
+                raise Conflict(f"escalate not allowed: case {case.id} is {case.state}")
+            level_i, prio_i = LEVELS.index(case.level), lc.PRIORITIES.index(case.priority)
+            if level_i == len(LEVELS) - 1 and prio_i == len(lc.PRIORITIES) - 1:
+                raise Conflict(f"case {case.id} is already at the top level and priority")
+            case.level = LEVELS[min(level_i + 1, len(LEVELS) - 1)]
+            case.priority = lc.PRIORITIES[min(prio_i + 1, len(lc.PRIORITIES) - 1)]
+            case.updated_at = to_db(now)
+            notes = lc.note(lc.ESCALATED) + f"（{case.level}级，{case.priority}）" + (f"：{reason}" if reason else "")
+            case.status_notes = notes
+            store.add_update(case, lc.ESCALATED, notes, to_db(now), session=s)
+
+        return self._act(case_id, principal, "escalate", actor=actor, reason=reason, check=check, apply=apply)
+
+    def merge(self, case_id: str, into_id: str, principal: Principal, *, actor: str = "", note: str = "",
+              check=None) -> Case:
+        if into_id == case_id:
+            raise Conflict("a case cannot be merged into itself")
+        with self.db.read() as s:
+            root = store.get_case(into_id, session=s)
+            seen = {case_id}
+            while root is not None and root.duplicate_of:
+                if root.id in seen:
+                    break
+                seen.add(root.id)
+                root = store.get_case(root.duplicate_of, session=s)
+        if root is None:
+            raise NotFound(f"into_id {into_id} not found")
+        if root.id == case_id:
+            raise Conflict(f"case {into_id} is already a duplicate of {case_id}")
+        return self.transition(case_id, lc.DUPLICATE, principal, actor=actor, note=note, check=check,
+                               action="merge", duplicate_of=root.id)
+
+    def comment(self, case_id: str, principal: Principal, *, text: str = "", media_url: str | None = None,
+                check=None) -> Case:
+        def apply(case: Case, now: dt.datetime, s) -> None:
+            case.updated_at = to_db(now)
+            store.add_update(case, lc.COMMENT, text, to_db(now), session=s, media_url=media_url)
+
+        return self._act(case_id, principal, "comment", reason=text, check=check, apply=apply,
+                         detail={"media_url": media_url} if media_url else None)
+
+    # -- overdue -------------------------------------------------------------------------------------------------
+    def sweep_overdue(self) -> list[str]:
+        """Mark newly overdue cases: exactly one `overdue` update per case and dispatch period. Returns their ids."""
+        now = self.now()
+        now_db = to_db(now)
+        with self.db.write() as s:
+            cases = store.due_unmarked(now_db, sorted(lc.ACTIVE_STATES), session=s)
+            for case in cases:
+                case.overdue_marked_at = now_db
+                store.add_update(case, lc.OVERDUE, lc.note(lc.OVERDUE), now_db, session=s)
+            ids = [c.id for c in cases]
+        if ids:
+            log.info("overdue sweep marked %d case(s): %s", len(ids), ", ".join(ids[:20]))
+        return ids
+
+    def overdue(self) -> list[Case]:
+        with self.db.read() as s:
+            return store.overdue_cases(to_db(self.now()), sorted(lc.ACTIVE_STATES), session=s)
+
+    # -- reads ------------------------------------------------------------------------------------------------
+    def get(self, case_id: str) -> Case:
+        with self.db.read() as s:
+            case = store.get_case(case_id, session=s)
+        if case is None:
+            raise NotFound(f"service_request_id {case_id} not found")
+        return case
+
+    def stats(self, since: dt.datetime | None) -> dict:
+        now_db = to_db(self.now())
+        with self.db.read() as s:
+            cases = store.cases_since(to_db(since) if since else None, session=s)
+        by_group: dict[str, Counter] = {}
+        for c in cases:
+            by_group.setdefault(c.group, Counter())[c.state] += 1
+        judged = [c for c in cases if c.resolved_at and c.expected_at]
+        on_time = sum(1 for c in judged if c.resolved_at <= c.expected_at)
+        hours = [(c.resolved_at - c.requested_at).total_seconds() / 3600 for c in cases if c.resolved_at]
+        return {
+            "since": since.isoformat() if since else None,
+            "total": len(cases),
+            "by_group": {g: dict(cnt) for g, cnt in sorted(by_group.items())},
+            "by_state": dict(Counter(c.state for c in cases)),
+            "overdue": sum(1 for c in cases if c.state in lc.ACTIVE_STATES and c.expected_at and now_db > c.expected_at),
+            "on_time_rate": round(on_time / len(judged), 4) if judged else None,
+            "median_handling_hours": round(statistics.median(hours), 2) if hours else None,
+        }

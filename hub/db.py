@@ -1,0 +1,89 @@
+"""Engine factory and the write transaction that keeps update ids in commit order.
+
+Every write runs under `Database.write()`: one writer at a time in this process (a lock), `BEGIN IMMEDIATE`
+on SQLite (the database-wide write lock, also across processes) and a transaction-scoped advisory lock on
+PostgreSQL (across processes). Writers are thus serialized, so update ids are allocated in commit order and a
+poller paging the feed with `after=<last id>` can never skip a lower id that commits later.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import event, func, select
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.pool import StaticPool
+from sqlmodel import Session, SQLModel, create_engine
+
+from hub import models  # noqa: F401  (registers the tables)
+
+_WRITING: contextvars.ContextVar[bool] = contextvars.ContextVar("hub_writing", default=False)
+# pg_advisory_xact_lock key for the hub's writers ("citybot" in ASCII, as an int).
+ADVISORY_KEY = 0x63697479626F74
+
+
+def make_engine(url: str) -> Engine:
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite":
+        kwargs: dict = {"connect_args": {"check_same_thread": False}}
+        if not u.database or u.database == ":memory:":
+            kwargs["poolclass"] = StaticPool
+        else:
+            Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, **kwargs)
+        _sqlite_setup(engine)
+        return engine
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (below)
+        cur = dbapi_conn.cursor()
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000", "foreign_keys=ON"):
+            cur.execute(f"PRAGMA {pragma}")  # constants only
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if _WRITING.get() else "BEGIN")
+
+
+class Database:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.is_postgres = engine.dialect.name == "postgresql"
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str) -> Database:
+        return cls(make_engine(url))
+
+    def create_all(self) -> None:
+        SQLModel.metadata.create_all(self.engine)
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Session]:
+        """A serialized write transaction; commits on success, rolls back on any exception."""
+        with self._lock:
+            token = _WRITING.set(True)
+            try:
+                with Session(self.engine, expire_on_commit=False) as session, session.begin():
+                    if self.is_postgres:
+                        session.execute(select(func.pg_advisory_xact_lock(ADVISORY_KEY)))
+                    yield session
+            finally:
+                _WRITING.reset(token)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

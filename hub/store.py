@@ -1,0 +1,109 @@
+"""Repository functions over the hub's tables. Each takes a keyword-only `session=`; no SQL by interpolation."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from hub.models import AuditEntry, Case, CaseUpdate
+
+MAX_PER_DAY = 999_999
+
+
+class DailyLimitReached(RuntimeError):
+    pass
+
+
+def next_case_id(day: dt.date, *, session: Session) -> str:
+    """YYYYMMDD + 6-digit sequence. Safe because it runs inside the serialized write transaction."""
+    prefix = day.strftime("%Y%m%d")
+    last = session.exec(select(func.max(Case.id)).where(Case.id >= prefix + "000000", Case.id <= prefix + "999999")).first()
+    seq = int(last[8:]) + 1 if last else 1
+    if seq > MAX_PER_DAY:
+        raise DailyLimitReached(f"more than {MAX_PER_DAY} cases on {prefix}")
+    return f"{prefix}{seq:06d}"
+
+
+def get_case(case_id: str, *, session: Session, for_update: bool = False) -> Case | None:
+    q = select(Case).where(Case.id == case_id)
+    if for_update:
+        q = q.with_for_update()
+    return session.exec(q).first()
+
+
+def get_case_by_token(token: str, *, session: Session) -> Case | None:
+    return session.exec(select(Case).where(Case.token == token)).first()
+
+
+def get_case_by_external_id(channel: str | None, external_id: str, *, session: Session) -> Case | None:
+    return session.exec(select(Case).where(Case.channel == channel, Case.external_id == external_id)).first()
+
+
+def list_cases(*, session: Session, ids: Sequence[str] | None = None, service_codes: Sequence[str] | None = None,
+               start: dt.datetime | None = None, end: dt.datetime | None = None,
+               states: Sequence[str] | None = None, account_id: str | None = None, limit: int = 1000) -> list[Case]:
+    q = select(Case)
+    if ids is not None:
+        q = q.where(Case.id.in_(list(ids)))
+    else:
+        if service_codes:
+            q = q.where(Case.service_code.in_(list(service_codes)))
+        if start is not None:
+            q = q.where(Case.requested_at >= start)
+        if end is not None:
+            q = q.where(Case.requested_at <= end)
+        if states:
+            q = q.where(Case.state.in_(list(states)))
+        if account_id is not None:
+            q = q.where(Case.account_id == account_id)
+    return list(session.exec(q.order_by(Case.requested_at.desc(), Case.id.desc()).limit(limit)))
+
+
+def add_update(case: Case, event: str, description: str, now: dt.datetime, *, session: Session,
+               media_url: str | None = None) -> CaseUpdate:
+    row = CaseUpdate(case_id=case.id, event=event, state=case.state, description=description, media_url=media_url,
+                     agency_responsible=case.agency_responsible, expected_at=case.expected_at,
+                     result_media_urls=list(case.result_media_urls or []), level=case.level,
+                     priority=case.priority, created_at=now)
+    session.add(row)
+    return row
+
+
+def add_audit(case_id: str, now: dt.datetime, *, session: Session, principal: str, action: str,
+              actor: str = "", reason: str = "", detail: dict | None = None) -> None:
+    session.add(AuditEntry(case_id=case_id, at=now, actor=actor or "", principal=principal, action=action,
+                           reason=reason or "", detail=detail or {}))
+
+
+def updates_after(after: int, limit: int, *, session: Session) -> list[CaseUpdate]:
+    return list(session.exec(select(CaseUpdate).where(CaseUpdate.id > after).order_by(CaseUpdate.id).limit(limit)))
+
+
+def updates_of(case_id: str, *, session: Session) -> list[CaseUpdate]:
+    return list(session.exec(select(CaseUpdate).where(CaseUpdate.case_id == case_id).order_by(CaseUpdate.id)))
+
+
+def audit_of(case_id: str, *, session: Session) -> list[AuditEntry]:
+    return list(session.exec(select(AuditEntry).where(AuditEntry.case_id == case_id).order_by(AuditEntry.id)))
+
+
+def due_unmarked(now: dt.datetime, states: Sequence[str], *, session: Session) -> list[Case]:
+    """Cases past due in an active state whose current dispatch period has not been marked overdue yet."""
+    return list(session.exec(select(Case).where(Case.state.in_(list(states)), Case.expected_at.is_not(None),
+                                                Case.expected_at < now, Case.overdue_marked_at.is_(None))
+                             .order_by(Case.expected_at)))
+
+
+def overdue_cases(now: dt.datetime, states: Sequence[str], *, session: Session, limit: int = 1000) -> list[Case]:
+    return list(session.exec(select(Case).where(Case.state.in_(list(states)), Case.expected_at.is_not(None),
+                                                Case.expected_at < now).order_by(Case.expected_at).limit(limit)))
+
+
+def cases_since(since: dt.datetime | None, *, session: Session) -> list[Case]:
+    q = select(Case)
+    if since is not None:
+        q = q.where(Case.requested_at >= since)
+    return list(session.exec(q))

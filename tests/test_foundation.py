@@ -1,0 +1,154 @@
+"""The foundation: the category catalogue, masking, settings, the CLI and the production compose file."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from citybot import catalogue
+from citybot.cli import build_parser
+from citybot.logs import MaskingFilter
+from citybot.privacy import mask, mask_name, salted_hash
+from citybot.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# -- catalogue ---------------------------------------------------------------------------------------------
+
+def test_catalogue_has_the_four_classes_each_with_at_least_six_subtypes():
+    cat = catalogue.load()
+    assert cat.category_names == ["市容环境", "街面秩序", "园林绿化", "市政设施"]
+    assert cat.labels[-1] == catalogue.OTHER
+    for c in cat.categories:
+        assert len(c.subcategories) >= 6, c.name
+        for s in c.subcategories:
+            assert s.code.startswith(c.code + "-")
+            assert s.category == c.name and s.department and s.keywords
+            assert (s.time_limit.hours > 0) != (s.time_limit.days > 0)
+
+
+def test_catalogue_time_limits_follow_practice():
+    cat = catalogue.load()
+    assert cat.by_name("暴露垃圾").time_limit == catalogue.TimeLimit(hours=4)
+    assert cat.by_name("道路不洁").time_limit == catalogue.TimeLimit(hours=2)
+    assert cat.by_name("私搭乱建").time_limit == catalogue.TimeLimit(days=20)
+    assert cat.lookup("SZSS-01").name == "井盖缺失破损"
+    assert cat.lookup("井盖缺失破损").code == "SZSS-01"
+    assert cat.lookup("nonsense") is None
+
+
+def test_catalogue_rejects_bad_data():
+    doc = {"categories": [{"code": "A", "name": "甲", "subcategories": [
+        {"code": "A-1", "name": "x", "department": "d", "time_limit": {"hours": 1, "days": 2}}]}]}
+    with pytest.raises(catalogue.CatalogueError, match="exactly one"):
+        catalogue.parse(doc)
+    doc["categories"][0]["subcategories"][0]["time_limit"] = {"hours": 1}
+    doc["categories"][0]["subcategories"].append(dict(doc["categories"][0]["subcategories"][0]))
+    with pytest.raises(catalogue.CatalogueError, match="duplicate"):
+        catalogue.parse(doc)
+
+
+def test_referrals_have_a_default_and_emergency_line():
+    cat = catalogue.load()
+    assert "12345" in cat.referral(None).line
+    assert "119" in cat.referral("emergency").line
+    assert cat.referral("unknown-key") == cat.referral("default")
+
+
+# -- privacy -----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("raw", "must_not_contain"),
+    [
+        ("我的电话13812345678请回电", "12345678"),
+        ("联系+86 138-1234-5678", "1234-5678"),
+        ("座机0898-66668888", "66668888"),
+        ("身份证460100199001011234", "19900101"),
+        ("车牌琼A65708一直违停", "65708"),
+        ("粤B·8X8X8 停在门口", "8X8X8"),
+    ],
+)
+def test_mask_hides_personal_numbers(raw, must_not_contain):
+    assert must_not_contain not in mask(raw)
+
+
+def test_mask_keeps_ordinary_text_and_case_numbers():
+    text = "人民路128号门口井盖没了，案件20261124000123"
+    assert mask(text) == text
+    assert mask_name("张三丰") == "张**"
+    assert mask("") == ""
+
+
+def test_salted_hash_is_stable_and_salted():
+    a = salted_hash("138 1234 5678", "s1")
+    assert a == salted_hash("+8613812345678", "s1")
+    assert a != salted_hash("13812345678", "s2")
+    assert "13812345678" not in a
+
+
+def test_log_records_are_masked(caplog):
+    logger = logging.getLogger("citybot.test")
+    logger.addFilter(MaskingFilter())
+    with caplog.at_level(logging.INFO):
+        logger.info("caller %s reported", "13812345678")
+    assert "13812345678" not in caplog.text and "138****5678" in caplog.text
+
+
+# -- settings and CLI --------------------------------------------------------------------------------------
+
+def test_settings_defaults_are_embedded(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # no .env here
+    s = Settings()
+    assert s.resolved_hub_database_url.startswith("sqlite:///")
+    assert s.hub_api_key in s.hub_api_keys.split(",")
+    monkeypatch.setenv("HUB_DATABASE_URL", "postgresql+psycopg2://u@h/db")
+    assert Settings().resolved_hub_database_url == "postgresql+psycopg2://u@h/db"
+
+
+def test_settings_read_a_dotenv_file(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("HUB_PORT=9999\n", encoding="utf-8")
+    assert Settings().hub_port == 9999
+
+
+def test_cli_lists_its_subcommands():
+    help_text = build_parser().format_help()
+    for command in ("run", "hub", "train", "classify", "eval"):
+        assert command in help_text
+
+
+# -- production compose file -------------------------------------------------------------------------------
+
+def test_compose_file_declares_the_production_services_with_health_checks():
+    doc = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    services = doc["services"]
+    assert {"postgres", "redis", "hub", "rasa", "actions", "bot"} <= set(services)
+    assert services["rasa"]["image"].startswith("rasa/rasa:3.6.21")
+    for name in ("postgres", "redis", "hub", "rasa", "actions"):
+        assert "healthcheck" in services[name], name
+    assert {"pgdata", "redisdata", "media"} <= set(doc["volumes"])
+
+
+def _compose_command() -> list[str] | None:
+    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    return None
+
+
+def test_docker_compose_config_accepts_the_file():
+    cmd = _compose_command()
+    if cmd is None:
+        pytest.skip("no docker compose client on this machine (docker compose plugin or docker-compose)")
+    result = subprocess.run(
+        [*cmd, "-f", str(ROOT / "docker-compose.yml"), "config"],
+        capture_output=True, text=True, env={"TELEGRAM_BOT_TOKEN": "test", "PATH": "/usr/bin:/bin:/usr/local/bin"},
+    )
+    assert result.returncode == 0, result.stderr
