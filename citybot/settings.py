@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     holidays_file: Path = Field(ROOT / "data" / "holidays.yml", description="Public holidays and make-up workdays")
     duplicate_radius_m: float = 100.0
     duplicate_window_hours: float = 72.0
+    hub_auto_dispatch: bool = Field(True, description="Dispatch a new case at once to its catalogue department")
+    hub_sweep_interval_s: float = Field(60.0, description="Seconds between overdue sweeps inside the hub; 0 = off")
 
     # -- clients of the hub -------------------------------------------------------------------------------
     hub_url: str = Field("http://127.0.0.1:8311", description="Base URL of the hub the bot files to")
@@ -56,6 +58,16 @@ class Settings(BaseSettings):
     models_dir: Path = Field(ROOT / "models")
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_venv: Path = Field(ROOT / ".venv-rasa")
+
+    # -- citybot's own state (bot, notifier, hotline ingestion) ------------------------------------------
+    database_url: str = Field("", description="citybot's own database; default sqlite:///<var_dir>/citybot.db")
+    phone_hash_salt: str = Field("citybot-dev-salt", description="Secret salt for hashing callers' phone numbers")
+    hotline_quarantine_file: Path = Field(ROOT / "var" / "hotline" / "quarantine.jsonl")
+    hotline_concurrency: int = Field(8, description="Calls filed to the hub at once during ingestion")
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.var_dir / 'citybot.db'}"
 
     @property
     def resolved_hub_database_url(self) -> str:

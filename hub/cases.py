@@ -13,6 +13,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 from hub import lifecycle as lc
 from hub import store
@@ -47,12 +48,8 @@ class Conflict(CaseError):
 
 
 def to_db(t: dt.datetime) -> dt.datetime:
-    """Aware -> naive UTC, the stored form."""
-    return t.astimezone(UTC).replace(tzinfo=None)
-
-
-def from_db(t: dt.datetime | None) -> dt.datetime | None:
-    return t.replace(tzinfo=UTC) if t is not None else None
+    """Any aware time -> aware UTC, the stored form (SQLModel stores UTC and returns it aware)."""
+    return t.astimezone(UTC)
 
 
 @dataclass
@@ -100,34 +97,40 @@ class Hub:
         return case.state in lc.ACTIVE_STATES and case.expected_at is not None and now_db > case.expected_at
 
     # -- filing ---------------------------------------------------------------------------------------------
-    def file(self, f: Filing) -> tuple[Case, bool]:
-        """(case, created). Re-filing the same channel+external_id returns the existing case (idempotent)."""
+    def file(self, f: Filing) -> tuple[SimpleNamespace, bool]:
+        """(case, created). Re-filing the same channel+external_id returns the existing case (idempotent).
+
+        The hot path: Core statements on one connection (no ORM objects), one serialized transaction.
+        """
         sub = self.services.get(f.service_code)
         if sub is None:
             raise CaseError(f"service_code {f.service_code!r} not found")
         now = self.now()
         now_db = to_db(now)
         address_norm = normalise_address(f.address)
-        with self.db.write() as s:
+        with self.db.write_conn() as conn:
             if f.external_id:
-                existing = store.get_case_by_external_id(f.channel, f.external_id, session=s)
+                existing = store.case_row_by_external_id(f.channel, f.external_id, session=conn)
                 if existing is not None:
-                    return existing, False
+                    return SimpleNamespace(**existing), False
             original = find_duplicate(
-                session=s, service_code=sub.code, lat=f.lat, long=f.long, address_norm=address_norm,
+                session=conn, service_code=sub.code, lat=f.lat, long=f.long, address_norm=address_norm,
                 since=now_db - dt.timedelta(hours=self.duplicate_window_hours), radius_m=self.duplicate_radius_m)
-            case = Case(**vars(f), id=store.next_case_id(now.astimezone(self.workclock.tz).date(), session=s),
-                        token=str(uuid.uuid4()), address_norm=address_norm, state=lc.RECEIVED,
-                        status_notes=lc.note(lc.RECEIVED), service_name=sub.name, group=sub.category,
-                        level=sub.level, requested_at=now_db, updated_at=now_db)
-            s.add(case)
-            store.add_update(case, lc.RECEIVED, case.status_notes, now_db, session=s, media_url=f.media_url)
+            case_id = store.next_case_id(now.astimezone(self.workclock.tz).date(), session=conn)
+            case = SimpleNamespace(
+                **vars(f), id=case_id, token=str(uuid.uuid4()), address_norm=address_norm, state=lc.RECEIVED,
+                status_notes=lc.note(lc.RECEIVED), service_name=sub.name, group=sub.category, level=sub.level,
+                priority="normal", agency_responsible=None, duplicate_of=None, requested_at=now_db,
+                updated_at=now_db, dispatched_at=None, expected_at=None, resolved_at=None, closed_at=None,
+                overdue_marked_at=None, result_media_urls=[], rating=None, rating_comment=None)
+            updates = [store.update_row(case, lc.RECEIVED, case.status_notes, now_db, media_url=f.media_url)]
             if original is not None:
-                self._enter(case, lc.DUPLICATE, now, duplicate_of=original.id)
-                store.add_update(case, lc.DUPLICATE, case.status_notes, now_db, session=s)
+                self._enter(case, lc.DUPLICATE, now, duplicate_of=original)
+                updates.append(store.update_row(case, lc.DUPLICATE, case.status_notes, now_db))
             elif self.auto_dispatch:
                 self._enter(case, lc.DISPATCHED, now, department=sub.department)
-                store.add_update(case, lc.DISPATCHED, case.status_notes, now_db, session=s)
+                updates.append(store.update_row(case, lc.DISPATCHED, case.status_notes, now_db))
+            store.insert_case(vars(case), updates, session=conn)
             return case, True
 
     # -- transitions ---------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import event, func, select
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -82,6 +82,19 @@ class Database:
                     if self.is_postgres:
                         session.execute(select(func.pg_advisory_xact_lock(ADVISORY_KEY)))
                     yield session
+            finally:
+                _WRITING.reset(token)
+
+    @contextlib.contextmanager
+    def write_conn(self) -> Iterator[Connection]:
+        """The same serialized write transaction on a bare Core connection: the lean path for filing."""
+        with self._lock:
+            token = _WRITING.set(True)
+            try:
+                with self.engine.begin() as conn:
+                    if self.is_postgres:
+                        conn.execute(select(func.pg_advisory_xact_lock(ADVISORY_KEY)))
+                    yield conn
             finally:
                 _WRITING.reset(token)
 

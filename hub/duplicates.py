@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 import unicodedata
 
-from sqlmodel import Session, select
+from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Connection
+from sqlmodel import Session
 
 from hub import lifecycle
 from hub.models import Case
@@ -33,19 +36,33 @@ def normalise_address(text: str | None) -> str | None:
     return norm or None
 
 
-def find_duplicate(*, session: Session, service_code: str, lat: float | None, long: float | None,
-                   address_norm: str | None, since: dt.datetime, radius_m: float) -> Case | None:
-    """The oldest case still being handled that the new report most likely repeats, or None."""
-    q = select(Case).where(Case.service_code == service_code, Case.requested_at >= since,
-                           Case.state.in_(lifecycle.ACTIVE_STATES))
+@functools.cache
+def _statements() -> tuple:
+    """(near, same address): built once, on first use, with bind parameters (the filing hot path)."""
+    base = select(Case.id, Case.lat, Case.long).where(
+        Case.service_code == bindparam("code"), Case.requested_at >= bindparam("since"),
+        Case.state.in_(bindparam("states", expanding=True)))
+    near = base.where(Case.lat.between(bindparam("lat_lo"), bindparam("lat_hi")),
+                      Case.long.between(bindparam("lon_lo"), bindparam("lon_hi"))).order_by(Case.requested_at).limit(50)
+    same = base.where(Case.address_norm == bindparam("address")).order_by(Case.requested_at).limit(1)
+    return near, same
+
+
+def find_duplicate(*, session: Session | Connection, service_code: str, lat: float | None, long: float | None,
+                   address_norm: str | None, since: dt.datetime, radius_m: float) -> str | None:
+    """The id of the oldest case still being handled that the new report most likely repeats, or None."""
+    near, same = _statements()
+    params = {"code": service_code, "since": since, "states": sorted(lifecycle.ACTIVE_STATES)}
     if lat is not None and long is not None:
         # A bounding box in SQL (index-friendly), then the exact distance in Python.
         dlat = radius_m / 111_000
         dlon = radius_m / (111_000 * max(math.cos(math.radians(lat)), 0.01))
-        q = q.where(Case.lat.between(lat - dlat, lat + dlat), Case.long.between(long - dlon, long + dlon))
-        candidates = [c for c in session.exec(q.order_by(Case.requested_at).limit(50))
-                      if haversine_m(lat, long, c.lat, c.long) <= radius_m]
-        return candidates[0] if candidates else None
+        params.update(lat_lo=lat - dlat, lat_hi=lat + dlat, lon_lo=long - dlon, lon_hi=long + dlon)
+        for row in session.execute(near, params):
+            if haversine_m(lat, long, row.lat, row.long) <= radius_m:
+                return row.id
+        return None
     if address_norm:
-        return session.exec(q.where(Case.address_norm == address_norm).order_by(Case.requested_at).limit(1)).first()
+        row = session.execute(same, {**params, "address": address_norm}).first()
+        return row.id if row is not None else None
     return None

@@ -1,4 +1,4 @@
-"""The hub's tables (SQLModel). Times are stored as naive UTC; the API renders them in the city's zone."""
+"""The hub's tables (SQLModel). Times are aware UTC (SQLModel's UTCDateTime); the API renders them in the city's zone."""
 
 from __future__ import annotations
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func, insert
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
 
 from hub.models import AuditEntry, Case, CaseUpdate
@@ -17,10 +19,23 @@ class DailyLimitReached(RuntimeError):
     pass
 
 
-def next_case_id(day: dt.date, *, session: Session) -> str:
+@functools.cache
+def _hot() -> dict:
+    """The filing hot path's statements, built once (on first use) with bind parameters."""
+    t, u = Case.__table__, CaseUpdate.__table__
+    return {
+        "max_id": select(func.max(t.c.id)).where(t.c.id >= bindparam("lo"), t.c.id <= bindparam("hi")),
+        "by_ext": select(t).where(t.c.channel == bindparam("channel"), t.c.external_id == bindparam("external_id")),
+        "by_ext_null": select(t).where(t.c.channel.is_(None), t.c.external_id == bindparam("external_id")),
+        "insert_case": insert(t),
+        "insert_updates": insert(u),
+    }
+
+
+def next_case_id(day: dt.date, *, session: Session | Connection) -> str:
     """YYYYMMDD + 6-digit sequence. Safe because it runs inside the serialized write transaction."""
     prefix = day.strftime("%Y%m%d")
-    last = session.exec(select(func.max(Case.id)).where(Case.id >= prefix + "000000", Case.id <= prefix + "999999")).first()
+    last = session.execute(_hot()["max_id"], {"lo": prefix + "000000", "hi": prefix + "999999"}).scalar()
     seq = int(last[8:]) + 1 if last else 1
     if seq > MAX_PER_DAY:
         raise DailyLimitReached(f"more than {MAX_PER_DAY} cases on {prefix}")
@@ -62,12 +77,32 @@ def list_cases(*, session: Session, ids: Sequence[str] | None = None, service_co
     return list(session.exec(q.order_by(Case.requested_at.desc(), Case.id.desc()).limit(limit)))
 
 
+def case_row_by_external_id(channel: str | None, external_id: str, *, session: Session | Connection) -> dict | None:
+    if channel is None:
+        row = session.execute(_hot()["by_ext_null"], {"external_id": external_id}).mappings().first()
+    else:
+        row = session.execute(_hot()["by_ext"], {"channel": channel, "external_id": external_id}).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def update_row(case, event: str, description: str, now: dt.datetime, *, media_url: str | None = None) -> dict:
+    """The update row for `case` as it is now (a Case or any object with the same attributes)."""
+    return {"case_id": case.id, "event": event, "state": case.state, "description": description,
+            "media_url": media_url, "agency_responsible": case.agency_responsible, "expected_at": case.expected_at,
+            "result_media_urls": list(case.result_media_urls or []), "level": case.level,
+            "priority": case.priority, "created_at": now}
+
+
+def insert_case(case: dict, updates: list[dict], *, session: Session | Connection) -> None:
+    """Insert a new case and its first update rows (Core: the filing hot path)."""
+    columns = Case.__table__.columns.keys()
+    session.execute(_hot()["insert_case"], [{k: case[k] for k in columns}])
+    session.execute(_hot()["insert_updates"], updates)
+
+
 def add_update(case: Case, event: str, description: str, now: dt.datetime, *, session: Session,
                media_url: str | None = None) -> CaseUpdate:
-    row = CaseUpdate(case_id=case.id, event=event, state=case.state, description=description, media_url=media_url,
-                     agency_responsible=case.agency_responsible, expected_at=case.expected_at,
-                     result_media_urls=list(case.result_media_urls or []), level=case.level,
-                     priority=case.priority, created_at=now)
+    row = CaseUpdate(**update_row(case, event, description, now, media_url=media_url))
     session.add(row)
     return row
 

@@ -32,7 +32,7 @@ EXTRA_WORDS = """
 # Place suffixes that should stay one token (so that the location grammar sees them).
 PLACE_WORDS = """
 交叉口 交汇处 十字路口 丁字路口 路口 红绿灯口 门口 正门口 北门 南门 东门 西门 正门 后门 侧门 出入口 对面 旁边 附近
-斜对面 隔壁 楼下 小区 花园 广场 公园 市场 农贸市场 菜市场 学校 小学 中学 医院 大厦 商场 超市 公交站 地铁站
+斜对面 隔壁 楼下 村口 巷口 街口 小区 花园 广场 公园 市场 农贸市场 菜市场 学校 小学 中学 医院 大厦 商场 超市 公交站 地铁站
 """.split()
 
 

@@ -1,0 +1,154 @@
+"""Benchmark the reference hub over real HTTP: filing (POST requests) and updates polling, SQLite and PostgreSQL.
+
+Starts `uvicorn` in a child process on a free loopback port per database, drives it with several concurrent
+httpx clients, and prints ONE JSON line. Targets: >= 500 filed requests/s on SQLite with p95 < 20 ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+N_POSTS = int(os.environ.get("BENCH_HUB_POSTS", "3000"))
+N_POLLS = int(os.environ.get("BENCH_HUB_POLLS", "1500"))
+CONCURRENCY = int(os.environ.get("BENCH_HUB_CONCURRENCY", "8"))
+PG_URL = os.environ.get("BENCH_HUB_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+CODES = ["SRHJ-01", "SRHJ-02", "JMZX-01", "JMZX-03", "YLLH-01", "SZSS-01"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(db_url: str, workdir: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "HUB_DATABASE_URL": db_url, "VAR_DIR": workdir, "MEDIA_DIR": f"{workdir}/media",
+           "HUB_SWEEP_INTERVAL_S": "0", "LOG_LEVEL": "WARNING", "HUB_HOST": "127.0.0.1", "HUB_PORT": str(port)}
+    code = ("import uvicorn; from hub.app import create_app; "
+            f"uvicorn.run(create_app(), host='127.0.0.1', port={port}, log_level='warning', access_log=False)")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=workdir, env=env)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            if httpx.get(f"{base}/open311/v2/services.json", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError("hub server exited during startup")
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("hub server did not start")
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return round(values[min(len(values) - 1, int(q * len(values)))] * 1000, 2)
+
+
+async def drive(base: str, total: int, make) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    counter = iter(range(total))
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+        async def worker():
+            for i in counter:
+                method, path, kw = make(i)
+                t0 = time.perf_counter()
+                r = await client.request(method, path, **kw)
+                latencies.append(time.perf_counter() - t0)
+                if r.status_code >= 400:
+                    raise RuntimeError(f"{method} {path}: {r.status_code} {r.text[:200]}")
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        return time.perf_counter() - t0, latencies
+
+
+def run_one(db_url: str) -> dict:
+    with tempfile.TemporaryDirectory() as workdir:
+        proc, base = start_server(db_url, workdir)
+        try:
+            run = uuid.uuid4().hex[:8]
+
+            def post(i: int):
+                # Spread the points (~1 km apart) so that the duplicate rule does not merge them.
+                data = {"api_key": "citybot-dev-key", "service_code": CODES[i % len(CODES)],
+                        "lat": f"{22.0 + (i // 100) * 0.01:.5f}", "long": f"{113.0 + (i % 100) * 0.01:.5f}",
+                        "description": f"bench {i}", "channel": "web", "external_id": f"{run}-{i}"}
+                return "POST", "/open311/v2/requests.json", {"data": data}
+
+            asyncio.run(drive(base, 100, lambda i: ("GET", "/open311/v2/services.json", {})))  # warm up
+            post_s, post_lat = asyncio.run(drive(base, N_POSTS, post))
+            n_updates = 2 * N_POSTS
+
+            def poll(i: int):
+                return "GET", "/open311/v2/servicerequestupdates.json", {
+                    "params": {"after": (i * 97) % n_updates, "limit": 100, "api_key": "citybot-dev-key"}}
+
+            poll_s, poll_lat = asyncio.run(drive(base, N_POLLS, poll))
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    return {"post_rps": round(N_POSTS / post_s, 1), "post_p50_ms": pct(post_lat, 0.5), "post_p95_ms": pct(post_lat, 0.95),
+            "poll_rps": round(N_POLLS / poll_s, 1), "poll_p50_ms": pct(poll_lat, 0.5), "poll_p95_ms": pct(poll_lat, 0.95),
+            "posts": N_POSTS, "polls": N_POLLS}
+
+
+def pg_url_for_run() -> tuple[str | None, str | None, str]:
+    """A fresh schema on the PostgreSQL test database, or (None, None, reason)."""
+    try:
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 3})
+        schema = f"bench_hub_{uuid.uuid4().hex[:8]}"
+        with engine.begin() as conn:
+            conn.execute(sa.schema.CreateSchema(schema))
+        engine.dispose()
+        sep = "&" if "?" in PG_URL else "?"
+        return f"{PG_URL}{sep}options=-csearch_path%3D{schema}", schema, ""
+    except Exception as exc:
+        return None, None, f"PostgreSQL not reachable at {PG_URL}: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
+
+
+def drop_schema(schema: str) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.execute(sa.schema.DropSchema(schema, cascade=True))
+    engine.dispose()
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        result: dict = {"bench": "hub", "concurrency": CONCURRENCY,
+                        "sqlite": run_one(f"sqlite:///{tmp}/hub.db")}
+    result["sqlite"]["target_met"] = result["sqlite"]["post_rps"] >= 500 and result["sqlite"]["post_p95_ms"] < 20
+    url, schema, reason = pg_url_for_run()
+    if url is None:
+        result["postgresql"] = {"skipped": reason}
+    else:
+        try:
+            result["postgresql"] = run_one(url)
+        finally:
+            drop_schema(schema)
+    print(json.dumps(result, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

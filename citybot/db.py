@@ -1,0 +1,44 @@
+"""citybot's own database (conversation state, notifier outbox, hotline ingestion state).
+
+Separate from the hub's: a city may run citybot against its own hub. SQLite by default, PostgreSQL by URL.
+Tables register themselves on `SQLModel.metadata`; `create_tables` creates only citybot's own, so that the
+reference hub's tables never land in this database even when both are imported in one process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.pool import StaticPool
+from sqlmodel import SQLModel, create_engine
+
+# Table-name prefixes that belong to citybot's own database.
+OWN_PREFIXES = ("citybot_",)
+
+
+def make_engine(url: str) -> Engine:
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    kwargs: dict = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+    if not u.database or u.database == ":memory:":
+        kwargs["poolclass"] = StaticPool
+    else:
+        Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn, _record):
+        cur = dbapi_conn.cursor()
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000"):
+            cur.execute(f"PRAGMA {pragma}")  # constants only
+        cur.close()
+
+    return engine
+
+
+def create_tables(engine: Engine) -> None:
+    tables = [t for name, t in SQLModel.metadata.tables.items() if name.startswith(OWN_PREFIXES)]
+    SQLModel.metadata.create_all(engine, tables=tables)

@@ -1,0 +1,37 @@
+"""`citybot hub`: serve the reference case-dispatch hub with uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("hub", help="serve the reference case-dispatch hub (Open311 GeoReport v2 + staff API)")
+    p.add_argument("--host", help="bind address (default: settings.hub_host)")
+    p.add_argument("--port", type=int, help="port (default: settings.hub_port)")
+    p.add_argument("--database-url", help="database URL (default: settings.resolved_hub_database_url)")
+    p.add_argument("--sweep-interval", type=float, help="seconds between overdue sweeps; 0 = off "
+                                                         "(default: settings.hub_sweep_interval_s)")
+    p.add_argument("--sweep-once", action="store_true", help="run one overdue sweep, print the ids and exit")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import json
+
+    import uvicorn
+
+    from citybot.settings import get_settings
+    from hub.app import create_app
+
+    settings = get_settings()
+    updates = {k: v for k, v in (("hub_host", args.host), ("hub_port", args.port),
+                                 ("hub_database_url", args.database_url)) if v is not None}
+    if updates:
+        settings = settings.model_copy(update=updates)
+    app = create_app(settings, sweep_interval_s=args.sweep_interval)
+    if args.sweep_once:
+        print(json.dumps({"newly_overdue": app.state.hub.sweep_overdue()}))
+        return 0
+    uvicorn.run(app, host=settings.hub_host, port=settings.hub_port, log_config=None, access_log=False)
+    return 0

@@ -1,0 +1,387 @@
+"""HubClient: the one HTTP seam to a case-dispatch hub (Open311 GeoReport v2, plus citybot's extensions).
+
+The standard parts (services, requests, tokens, updates) work against any Open311 hub; citizen actions,
+staff actions and media are citybot-hub extensions. Retries: bounded, exponential backoff, on connection
+errors, timeouts and 5xx only; a 4xx is raised at once as a typed error. Filing is idempotent on a retry
+only when an `external_id` is given (the hub returns the existing case for a repeated channel+external_id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+
+class HubError(Exception):
+    """Anything that went wrong talking to the hub."""
+
+
+class HubUnavailable(HubError):
+    """The hub did not answer usefully after the retries (connection errors, timeouts, 5xx)."""
+
+
+class HubRejected(HubError):
+    """The hub answered 4xx; `errors` is the spec's list of {code, description}."""
+
+    def __init__(self, status: int, errors: list[dict]):
+        self.status, self.errors = status, errors
+        super().__init__(f"hub rejected the request ({status}): " + "; ".join(str(e.get("description")) for e in errors))
+
+    @property
+    def description(self) -> str:
+        return "; ".join(str(e.get("description", "")) for e in self.errors)
+
+
+class CaseNotFound(HubRejected):
+    """404."""
+
+
+class Forbidden(HubRejected):
+    """401/403: a missing or wrong api_key or staff token, or not allowed."""
+
+
+class Conflict(HubRejected):
+    """409: an illegal lifecycle transition."""
+
+
+def _time(value: Any) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        return dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _bool(value: Any) -> bool:
+    return value is True or str(value).lower() == "true"
+
+
+@dataclass(frozen=True)
+class Service:
+    service_code: str
+    service_name: str
+    group: str | None = None
+    description: str = ""
+    keywords: tuple[str, ...] = ()
+    metadata: bool = False
+    type: str = "realtime"
+
+    @classmethod
+    def from_api(cls, d: Mapping) -> Service:
+        kw = d.get("keywords") or ""
+        return cls(str(d["service_code"]), str(d.get("service_name") or ""), d.get("group"), d.get("description") or "",
+                   tuple(k.strip() for k in (kw.split(",") if isinstance(kw, str) else kw) if k and k.strip()),
+                   _bool(d.get("metadata")), d.get("type") or "realtime")
+
+
+@dataclass(frozen=True)
+class ServiceRequest:
+    service_request_id: str
+    status: str
+    service_code: str | None = None
+    service_name: str | None = None
+    description: str | None = None
+    status_notes: str | None = None
+    agency_responsible: str | None = None
+    service_notice: str | None = None
+    requested_datetime: dt.datetime | None = None
+    updated_datetime: dt.datetime | None = None
+    expected_datetime: dt.datetime | None = None
+    address: str | None = None
+    lat: float | None = None
+    long: float | None = None
+    media_url: str | None = None
+    # citybot extensions (None/defaults from a plain Open311 hub)
+    state: str | None = None
+    group: str | None = None
+    overdue: bool = False
+    duplicate_of: str | None = None
+    level: str | None = None
+    priority: str | None = None
+    result_media_urls: tuple[str, ...] = ()
+    rating: int | None = None
+    channel: str | None = None
+    external_id: str | None = None
+    raw: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, d: Mapping) -> ServiceRequest:
+        return cls(
+            str(d.get("service_request_id") or ""), str(d.get("status") or ""), d.get("service_code"),
+            d.get("service_name"), d.get("description"), d.get("status_notes"), d.get("agency_responsible"),
+            d.get("service_notice"), _time(d.get("requested_datetime")), _time(d.get("updated_datetime")),
+            _time(d.get("expected_datetime")), d.get("address"), _float(d.get("lat")), _float(d.get("long")),
+            d.get("media_url"), d.get("state"), d.get("group"), _bool(d.get("overdue")), d.get("duplicate_of"),
+            d.get("level"), d.get("priority"), tuple(d.get("result_media_urls") or ()),
+            int(d["rating"]) if d.get("rating") not in (None, "") else None, d.get("channel"), d.get("external_id"),
+            dict(d))
+
+
+@dataclass(frozen=True)
+class CreatedRequest:
+    service_request_id: str | None
+    token: str | None = None
+    service_notice: str | None = None
+    account_id: str | None = None
+    duplicate_of: str | None = None
+    agency_responsible: str | None = None
+    expected_datetime: dt.datetime | None = None
+    state: str | None = None
+
+    @property
+    def id(self) -> str | None:
+        return self.service_request_id
+
+    @classmethod
+    def from_api(cls, d: Mapping) -> CreatedRequest:
+        return cls(d.get("service_request_id"), d.get("token"), d.get("service_notice"), d.get("account_id"),
+                   d.get("duplicate_of"), d.get("agency_responsible"), _time(d.get("expected_datetime")), d.get("state"))
+
+
+@dataclass(frozen=True)
+class Update:
+    update_id: int
+    service_request_id: str
+    status: str
+    state: str | None = None
+    event: str | None = None
+    description: str = ""
+    updated_datetime: dt.datetime | None = None
+    media_url: str | None = None
+    agency_responsible: str | None = None
+    expected_datetime: dt.datetime | None = None
+    result_media_urls: tuple[str, ...] = ()
+    level: str | None = None
+    priority: str | None = None
+
+    @classmethod
+    def from_api(cls, d: Mapping) -> Update:
+        return cls(int(d["update_id"]), str(d["service_request_id"]), str(d.get("status") or ""), d.get("state"),
+                   d.get("event"), d.get("description") or "", _time(d.get("updated_datetime")), d.get("media_url"),
+                   d.get("agency_responsible"), _time(d.get("expected_datetime")),
+                   tuple(d.get("result_media_urls") or ()), d.get("level"), d.get("priority"))
+
+
+_ERRORS = {404: CaseNotFound, 401: Forbidden, 403: Forbidden, 409: Conflict}
+
+
+class HubClient:
+    def __init__(self, base_url: str, *, api_key: str, staff_token: str | None = None, timeout: float = 10,
+                 retries: int = 3, backoff: float = 0.2, transport: httpx.AsyncBaseTransport | None = None):
+        self.api_key, self.staff_token = api_key, staff_token
+        self.retries, self.backoff = max(0, retries), backoff
+        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport)
+
+    @classmethod
+    def from_settings(cls, settings, **overrides) -> HubClient:
+        kw = dict(api_key=settings.hub_api_key, staff_token=settings.hub_staff_token or None,
+                  timeout=settings.hub_timeout_s, retries=settings.hub_retries)
+        kw.update(overrides)
+        return cls(settings.hub_url, **kw)
+
+    async def __aenter__(self) -> HubClient:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- transport --------------------------------------------------------------------------------------------
+    async def _request(self, method: str, path: str, **kw) -> Any:
+        last: Exception | None = None
+        for attempt in range(self.retries + 1):
+            if attempt:
+                await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
+            try:
+                resp = await self._http.request(method, path, **kw)
+            except (httpx.TransportError, httpx.TimeoutException) as exc:
+                last = exc
+                log.warning("hub %s %s failed (%s), attempt %d/%d", method, path, type(exc).__name__, attempt + 1,
+                            self.retries + 1)
+                continue
+            if resp.status_code >= 500:
+                last = HubError(f"{resp.status_code} from hub")
+                log.warning("hub %s %s answered %d, attempt %d/%d", method, path, resp.status_code, attempt + 1,
+                            self.retries + 1)
+                continue
+            if resp.status_code >= 400:
+                raise _ERRORS.get(resp.status_code, HubRejected)(resp.status_code, _error_list(resp))
+            try:
+                return resp.json()
+            except ValueError:
+                raise HubError(f"hub answered {method} {path} with a body that is not JSON") from None
+        raise HubUnavailable(f"hub unavailable after {self.retries + 1} attempts: {last}") from last
+
+    def _staff(self) -> dict[str, str]:
+        if not self.staff_token:
+            raise HubError("this HubClient has no staff_token")
+        return {"Authorization": f"Bearer {self.staff_token}"}
+
+    def _key(self, data: dict | None = None) -> dict:
+        out = {"api_key": self.api_key}
+        out.update({k: v for k, v in (data or {}).items() if v is not None})
+        return out
+
+    # -- Open311 GeoReport v2 ------------------------------------------------------------------------------------
+    async def services(self) -> list[Service]:
+        return [Service.from_api(d) for d in await self._request("GET", "/open311/v2/services.json")]
+
+    async def service_definition(self, service_code: str) -> dict:
+        return await self._request("GET", f"/open311/v2/services/{service_code}.json")
+
+    async def create_request(self, service_code: str, description: str = "", *, lat: float | None = None,
+                             long: float | None = None, address: str | None = None, media_urls: Iterable[str] = (),
+                             account_id: str | None = None, device_id: str | None = None, channel: str | None = None,
+                             external_id: str | None = None, attributes: Mapping[str, Any] | None = None,
+                             first_name: str | None = None, last_name: str | None = None, phone: str | None = None,
+                             email: str | None = None) -> CreatedRequest:
+        """File a case. Open311 takes one media_url: the first is sent as media_url and any further ones
+        are added as comments (citybot extension) once the case exists."""
+        media = list(media_urls)
+        data = self._key({"service_code": service_code, "description": description, "lat": lat, "long": long,
+                          "address_string": address, "media_url": media[0] if media else None,
+                          "account_id": account_id, "device_id": device_id, "channel": channel,
+                          "external_id": external_id, "first_name": first_name, "last_name": last_name,
+                          "phone": phone, "email": email})
+        for key, value in (attributes or {}).items():
+            data[f"attribute[{key}]"] = str(value)
+        body = await self._request("POST", "/open311/v2/requests.json", data=data)
+        created = CreatedRequest.from_api(body[0] if isinstance(body, list) and body else {})
+        if created.service_request_id and account_id and len(media) > 1:
+            for extra in media[1:]:
+                await self.comment(created.service_request_id, account_id=account_id, media_url=extra)
+        return created
+
+    async def get_request(self, service_request_id: str) -> ServiceRequest:
+        body = await self._request("GET", f"/open311/v2/requests/{service_request_id}.json",
+                                   params={"api_key": self.api_key})
+        if not body:
+            raise CaseNotFound(404, [{"code": 404, "description": f"{service_request_id} not found"}])
+        return ServiceRequest.from_api(body[0])
+
+    async def list_requests(self, **filters: Any) -> list[ServiceRequest]:
+        """Filters as the spec (service_request_id, service_code, start_date, end_date, status) plus
+        account_id, state, limit; lists are joined with commas and datetimes sent as ISO 8601."""
+        params = {"api_key": self.api_key}
+        for key, value in filters.items():
+            if value is None:
+                continue
+            if isinstance(value, dt.datetime):
+                value = value.isoformat()
+            elif isinstance(value, (list, tuple, set, frozenset)):
+                value = ",".join(map(str, value))
+            params[key] = str(value)
+        return [ServiceRequest.from_api(d) for d in await self._request("GET", "/open311/v2/requests.json", params=params)]
+
+    async def token(self, token: str) -> str | None:
+        body = await self._request("GET", f"/open311/v2/tokens/{token}.json", params={"api_key": self.api_key})
+        return body[0].get("service_request_id") if body else None
+
+    async def updates(self, after: int = 0, limit: int = 100) -> list[Update]:
+        body = await self._request("GET", "/open311/v2/servicerequestupdates.json",
+                                   params={"after": after, "limit": limit, "api_key": self.api_key})
+        return [Update.from_api(d) for d in body]
+
+    async def upload_media(self, data: bytes, filename: str = "photo.jpg", content_type: str | None = None) -> str:
+        files = {"file": (filename, data, content_type or "application/octet-stream")}
+        body = await self._request("POST", "/media", data={"api_key": self.api_key}, files=files)
+        return body["media_url"]
+
+    # -- citizen actions (citybot extension) ------------------------------------------------------------------------
+    async def _citizen(self, service_request_id: str, action: str, data: dict) -> ServiceRequest:
+        body = await self._request("POST", f"/open311/v2/requests/{service_request_id}/{action}.json",
+                                   data=self._key(data))
+        return ServiceRequest.from_api(body[0])
+
+    async def rate(self, service_request_id: str, rating: int, *, account_id: str, comment: str | None = None):
+        return await self._citizen(service_request_id, "rate",
+                                   {"rating": rating, "comment": comment, "account_id": account_id})
+
+    async def reopen(self, service_request_id: str, *, account_id: str, reason: str = "") -> ServiceRequest:
+        return await self._citizen(service_request_id, "reopen", {"reason": reason, "account_id": account_id})
+
+    async def cancel(self, service_request_id: str, *, account_id: str, reason: str | None = None) -> ServiceRequest:
+        return await self._citizen(service_request_id, "cancel", {"reason": reason, "account_id": account_id})
+
+    async def comment(self, service_request_id: str, *, account_id: str, text: str | None = None,
+                      media_url: str | None = None) -> ServiceRequest:
+        return await self._citizen(service_request_id, "comments",
+                                   {"text": text, "media_url": media_url, "account_id": account_id})
+
+    # -- staff actions (citybot extension) ------------------------------------------------------------------------
+    async def _staff_post(self, path: str, body: dict) -> dict:
+        return await self._request("POST", f"/staff/v1/{path}", json={k: v for k, v in body.items() if v is not None},
+                                   headers=self._staff())
+
+    async def dispatch(self, service_request_id: str, *, department: str | None = None, note: str = "",
+                       actor: str = "") -> dict:
+        return await self._staff_post(f"requests/{service_request_id}/dispatch",
+                                      {"department": department, "note": note, "actor": actor})
+
+    async def set_status(self, service_request_id: str, state: str, *, note: str = "", actor: str = "") -> dict:
+        return await self._staff_post(f"requests/{service_request_id}/status", {"state": state, "note": note, "actor": actor})
+
+    async def resolve(self, service_request_id: str, *, note: str = "", media_urls: Iterable[str] = (),
+                      actor: str = "") -> dict:
+        return await self._staff_post(f"requests/{service_request_id}/resolve",
+                                      {"note": note, "media_urls": list(media_urls), "actor": actor})
+
+    async def close(self, service_request_id: str, *, note: str = "", actor: str = "") -> dict:
+        return await self._staff_post(f"requests/{service_request_id}/close", {"note": note, "actor": actor})
+
+    async def reclassify(self, service_request_id: str, service_code: str, *, note: str = "", actor: str = "") -> dict:
+        return await self._staff_post(f"requests/{service_request_id}/reclassify",
+                                      {"service_code": service_code, "note": note, "actor": actor})
+
+    async def escalate(self, service_request_id: str, *, reason: str, actor: str = "") -> dict:
+        return await self._staff_post(f"requests/{service_request_id}/escalate", {"reason": reason, "actor": actor})
+
+    async def merge(self, service_request_id: str, into_id: str, *, note: str = "", actor: str = "") -> dict:
+        return await self._staff_post(f"requests/{service_request_id}/merge", {"into_id": into_id, "note": note, "actor": actor})
+
+    async def staff_reopen(self, service_request_id: str, *, reason: str = "", actor: str = "") -> dict:
+        return await self._staff_post(f"requests/{service_request_id}/reopen", {"reason": reason, "actor": actor})
+
+    async def case_detail(self, service_request_id: str) -> dict:
+        return await self._request("GET", f"/staff/v1/requests/{service_request_id}", headers=self._staff())
+
+    async def overdue(self) -> list[dict]:
+        return await self._request("GET", "/staff/v1/overdue", headers=self._staff())
+
+    async def sweep_overdue(self) -> list[str]:
+        return (await self._staff_post("overdue/sweep", {}))["newly_overdue"]
+
+    async def stats(self, since: dt.datetime | str | None = None) -> dict:
+        params = {"since": since.isoformat() if isinstance(since, dt.datetime) else since} if since else None
+        return await self._request("GET", "/staff/v1/stats", params=params, headers=self._staff())
+
+
+def _error_list(resp: httpx.Response) -> list[dict]:
+    """The spec's [{code, description}] from a JSON (or any) error body."""
+    try:
+        body = resp.json()
+    except ValueError:
+        return [{"code": resp.status_code, "description": resp.text[:200] or resp.reason_phrase}]
+    if isinstance(body, list) and all(isinstance(e, dict) for e in body):
+        return body
+    if isinstance(body, dict):
+        return [{"code": resp.status_code, "description": str(body.get("detail") or body.get("description") or body)}]
+    return [{"code": resp.status_code, "description": str(body)[:200]}]

@@ -1,0 +1,355 @@
+"""The Open311 GeoReport v2 endpoints (/open311/v2/...) and citbot's citizen actions, JSON and XML.
+
+POST bodies are form-encoded (application/x-www-form-urlencoded or multipart without files), as the spec's
+POST requests; the citizen actions (rate, reopen, cancel, comments) take form bodies too, with api_key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from hub import lifecycle as lc
+from hub import store
+from hub.cases import Conflict, Filing, Forbidden, Hub, Principal, to_db
+from hub.open311 import (Open311Error, check_format, created_dict, render, request_dict, update_dict)
+
+router = APIRouter(prefix="/open311/v2")
+
+MAX_BODY = 256 * 1024
+MAX_DESCRIPTION = 4000
+CHANNELS = frozenset({"chat", "hotline", "web", "app", "wechat", "sms", "email", "staff", "other"})
+LIMITS = {"address_string": 1000, "address_id": 128, "zipcode": 16, "media_url": 2048, "account_id": 128,
+          "device_id": 128, "external_id": 128, "first_name": 64, "last_name": 64, "phone": 32, "email": 254,
+          "api_key": 256, "service_code": 32, "comment": 1000, "reason": 2000, "text": MAX_DESCRIPTION}
+_ATTR = re.compile(r"^attribute\[([A-Za-z0-9_\-]{1,64})\]$")
+_PHONE = re.compile(r"^\+?[0-9][0-9 \-]{3,30}$")
+
+
+def _hub(request: Request) -> Hub:
+    return request.app.state.hub
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """The form body as str -> str (the last value wins); 413 when too large, 400 when unparsable."""
+    length = request.headers.get("content-length")
+    if length and (not length.isdigit() or int(length) > MAX_BODY):
+        raise Open311Error(413, f"request body larger than {MAX_BODY} bytes")
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("application/json"):
+        raise Open311Error(400, "send the body form-encoded (application/x-www-form-urlencoded)")
+    try:
+        form = await request.form(max_files=0, max_fields=200, max_part_size=MAX_BODY)
+    except Exception as exc:  # malformed multipart, too many fields, a file part
+        raise Open311Error(400, f"unreadable form body: {exc}") from None
+    out: dict[str, str] = {}
+    for key, value in form.multi_items():
+        if not isinstance(value, str):
+            raise Open311Error(400, f"field {key!r} must not be a file; upload photos to /media")
+        out[key] = value
+    return out
+
+
+def check_api_key(request: Request, form: dict[str, str] | None = None) -> None:
+    key = (form or {}).get("api_key") or request.query_params.get("api_key")
+    if not key:
+        raise Open311Error(403, "api_key is required")
+    if key not in request.app.state.api_keys:
+        raise Open311Error(403, "api_key is not valid")
+
+
+def text(form: dict[str, str], name: str, *, required: bool = False) -> str | None:
+    value = (form.get(name) or "").strip()
+    if not value:
+        if required:
+            raise Open311Error(400, f"{name} is required")
+        return None
+    limit = LIMITS.get(name)
+    if limit and len(value) > limit:
+        raise Open311Error(400, f"{name} is longer than {limit} characters")
+    return value
+
+
+def number(form: dict[str, str], name: str, lo: float, hi: float) -> float | None:
+    raw = (form.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise Open311Error(400, f"{name} must be a decimal number") from None
+    if not math.isfinite(value) or not lo <= value <= hi:
+        raise Open311Error(400, f"{name} must be between {lo:g} and {hi:g}")
+    return value
+
+
+def url(value: str | None, name: str) -> str | None:
+    if value and not value.startswith(("http://", "https://")):
+        raise Open311Error(400, f"{name} must be an http(s) URL")
+    return value
+
+
+def parse_filing(form: dict[str, str], hub: Hub) -> Filing:
+    code = text(form, "service_code", required=True)
+    if hub.services.get(code) is None:
+        raise Open311Error(400, f"service_code {code!r} not found")
+    lat, long = number(form, "lat", -90, 90), number(form, "long", -180, 180)
+    if (lat is None) != (long is None):
+        raise Open311Error(400, "lat and long must be given together")
+    address = text(form, "address_string")
+    address_id = text(form, "address_id")
+    if lat is None and not address and not address_id:
+        raise Open311Error(400, "a location is required: lat and long, or address_string")
+    description = (form.get("description") or "").strip()
+    if len(description) > MAX_DESCRIPTION:
+        raise Open311Error(400, f"description is longer than {MAX_DESCRIPTION} characters")
+    channel = text(form, "channel")
+    if channel is not None and channel not in CHANNELS:
+        raise Open311Error(400, f"channel must be one of {', '.join(sorted(CHANNELS))}")
+    phone = text(form, "phone")
+    if phone is not None and not _PHONE.match(phone):
+        raise Open311Error(400, "phone must be a telephone number")
+    email = text(form, "email")
+    if email is not None and "@" not in email:
+        raise Open311Error(400, "email must be an e-mail address")
+    attrs = {}
+    for key, value in form.items():
+        m = _ATTR.match(key)
+        if m:
+            attrs[m.group(1)] = value.strip()
+        elif key.startswith("attribute"):
+            raise Open311Error(400, f"malformed attribute field {key[:80]!r}; use attribute[code]")
+    try:
+        attrs = hub.services.check_attributes(code, attrs)
+    except ValueError as exc:
+        raise Open311Error(400, str(exc)) from None
+    return Filing(service_code=code, description=description, lat=lat, long=long, address=address,
+                  address_id=address_id, zipcode=text(form, "zipcode"), media_url=url(text(form, "media_url"), "media_url"),
+                  attributes=attrs, account_id=text(form, "account_id"), device_id=text(form, "device_id"),
+                  channel=channel, external_id=text(form, "external_id"), first_name=text(form, "first_name"),
+                  last_name=text(form, "last_name"), phone=phone, email=email)
+
+
+def parse_time(value: str | None, name: str, tz) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        t = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise Open311Error(400, f"{name} must be an ISO 8601 date-time, e.g. 2026-01-31T08:00:00+08:00") from None
+    return t if t.tzinfo else t.replace(tzinfo=tz)
+
+
+def parse_int(value: str | None, name: str, default: int, lo: int, hi: int) -> int:
+    if value is None or value == "":
+        return default
+    if not re.fullmatch(r"\d{1,18}", value.strip()):
+        raise Open311Error(400, f"{name} must be an integer between {lo} and {hi}")
+    n = int(value)
+    if not lo <= n <= hi:
+        raise Open311Error(400, f"{name} must be an integer between {lo} and {hi}")
+    return n
+
+
+def _list(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+# -- endpoints ----------------------------------------------------------------------------------------------
+@router.get("/discovery.{fmt}")
+async def discovery(request: Request, fmt: str) -> Response:
+    check_format(fmt)
+    base = str(request.base_url).rstrip("/") + "/open311/v2/"
+    formats = ["application/json", "text/xml"]
+    data = {"changeset": "2026-01-01T00:00:00+08:00", "contact": "citybot reference hub",
+            "key_service": "api_key from the hub operator",
+            "endpoints": [{"specification": "http://wiki.open311.org/GeoReport_v2", "url": base,
+                           "changeset": "2026-01-01T00:00:00+08:00", "type": "production", "formats": formats}]}
+    return render(data, fmt, "discovery")
+
+
+@router.get("/services.{fmt}")
+async def services(request: Request, fmt: str) -> Response:
+    check_format(fmt)
+    return render(_hub(request).services.listing(), fmt, "services")
+
+
+@router.get("/services/{code}.{fmt}")
+async def service_definition(request: Request, code: str, fmt: str) -> Response:
+    check_format(fmt)
+    hub = _hub(request)
+    if hub.services.get(code) is None:
+        raise Open311Error(404, f"service_code {code[:32]!r} not found")
+    return render(hub.services.definition(code), fmt, "service_definition")
+
+
+@router.post("/requests.{fmt}")
+async def post_request(request: Request, fmt: str) -> Response:
+    check_format(fmt)
+    form = await read_form(request)
+    check_api_key(request, form)
+    hub = _hub(request)
+    filing = parse_filing(form, hub)
+    case, created = await run_in_threadpool(hub.file, filing)
+    return render([created_dict(case, tz=request.app.state.tz)], fmt, "service_requests", 201 if created else 200)
+
+
+@router.get("/requests.{fmt}")
+async def get_requests(request: Request, fmt: str) -> Response:
+    check_format(fmt)
+    q = request.query_params
+    hub, tz = _hub(request), request.app.state.tz
+    ids = _list(q.get("service_request_id")) or None
+    if ids is not None and len(ids) > 1000:
+        raise Open311Error(400, "at most 1000 service_request_id values")
+    start, end = parse_time(q.get("start_date"), "start_date", tz), parse_time(q.get("end_date"), "end_date", tz)
+    now = hub.now()
+    if start is None and end is None:
+        start = now - dt.timedelta(days=90)  # the spec's default window
+    if start and end and end < start:
+        raise Open311Error(400, "end_date is before start_date")
+    states: set[str] | None = None
+    statuses = _list(q.get("status"))
+    if statuses:
+        if any(s not in ("open", "closed") for s in statuses):
+            raise Open311Error(400, "status must be open, closed or both (comma-separated)")
+        states = set().union(*(lc.OPEN_STATES if s == "open" else lc.CLOSED_STATES for s in statuses))
+    wanted = _list(q.get("state"))
+    if wanted:
+        if any(s not in lc.TRANSITIONS for s in wanted):
+            raise Open311Error(400, f"state must be among {', '.join(lc.STATES)}")
+        states = set(wanted) if states is None else states & set(wanted)
+    limit = parse_int(q.get("limit"), "limit", 1000, 1, 1000)
+    account_id = q.get("account_id") or None
+
+    def query():
+        with hub.db.read() as s:
+            if states is not None and not states:
+                return []
+            return store.list_cases(session=s, ids=ids, service_codes=_list(q.get("service_code")) or None,
+                                    start=to_db(start) if start else None, end=to_db(end) if end else None,
+                                    states=sorted(states) if states else None, account_id=account_id, limit=limit)
+
+    cases = await run_in_threadpool(query)
+    now_db = to_db(now)
+    return render([request_dict(c, tz=tz, now_db=now_db) for c in cases], fmt, "service_requests")
+
+
+@router.get("/requests/{case_id}.{fmt}")
+async def get_request(request: Request, case_id: str, fmt: str) -> Response:
+    check_format(fmt)
+    hub = _hub(request)
+    case = await run_in_threadpool(hub.get, case_id[:32])
+    return render([request_dict(case, tz=request.app.state.tz, now_db=to_db(hub.now()))], fmt, "service_requests")
+
+
+@router.get("/tokens/{token}.{fmt}")
+async def get_token(request: Request, token: str, fmt: str) -> Response:
+    check_format(fmt)
+    hub = _hub(request)
+
+    def query():
+        with hub.db.read() as s:
+            return store.get_case_by_token(token[:64], session=s)
+
+    case = await run_in_threadpool(query)
+    if case is None:
+        raise Open311Error(404, "token not found")
+    return render([{"service_request_id": case.id, "token": case.token}], fmt, "service_requests")
+
+
+@router.get("/servicerequestupdates.{fmt}")
+async def updates(request: Request, fmt: str) -> Response:
+    check_format(fmt)
+    q = request.query_params
+    after = parse_int(q.get("after"), "after", 0, 0, 2**62)
+    limit = parse_int(q.get("limit"), "limit", 100, 1, 1000)
+    hub = _hub(request)
+
+    def query():
+        with hub.db.read() as s:
+            return store.updates_after(after, limit, session=s)
+
+    rows = await run_in_threadpool(query)
+    tz = request.app.state.tz
+    return render([update_dict(u, tz=tz) for u in rows], fmt, "service_request_updates")
+
+
+# -- citizen actions (api_key + the reporter's account_id) --------------------------------------------------------
+async def _citizen(request: Request, fmt: str) -> tuple[dict[str, str], Principal]:
+    check_format(fmt)
+    form = await read_form(request)
+    check_api_key(request, form)
+    account = text(form, "account_id", required=True)
+    return form, Principal(f"citizen:{account}")
+
+
+def _owned_by(account: str, allowed: frozenset[str] | None = None, action: str = ""):
+    """A check run inside the write transaction: the caller filed the case (and it is in an allowed state)."""
+    def check(case) -> None:
+        if not case.account_id or case.account_id != account:
+            raise Forbidden("account_id is not the reporter of this case")
+        if allowed is not None and case.state not in allowed:
+            raise Conflict(f"{action} not allowed: case {case.id} is {case.state}")
+    return check
+
+
+async def _respond(request: Request, fmt: str, case) -> Response:
+    return render([request_dict(case, tz=request.app.state.tz, now_db=to_db(_hub(request).now()))], fmt,
+                  "service_requests")
+
+
+@router.post("/requests/{case_id}/rate.{fmt}")
+async def rate(request: Request, case_id: str, fmt: str) -> Response:
+    form, who = await _citizen(request, fmt)
+    rating = parse_int(form.get("rating"), "rating", 0, 1, 5)
+    if rating == 0:
+        raise Open311Error(400, "rating is required (1-5)")
+    comment = text(form, "comment")
+    hub = _hub(request)
+    case = await run_in_threadpool(
+        lambda: hub.transition(case_id, lc.RATED, who, actor=who.name, note=comment or "", rating=rating,
+                               comment=comment, check=_owned_by(form["account_id"].strip()), action="rate"))
+    return await _respond(request, fmt, case)
+
+
+@router.post("/requests/{case_id}/reopen.{fmt}")
+async def reopen(request: Request, case_id: str, fmt: str) -> Response:
+    form, who = await _citizen(request, fmt)
+    reason = text(form, "reason") or ""
+    hub = _hub(request)
+    allowed = frozenset({lc.RESOLVED, lc.CLOSED, lc.RATED})
+    case = await run_in_threadpool(
+        lambda: hub.transition(case_id, lc.REOPENED, who, actor=who.name, note=reason,
+                               check=_owned_by(form["account_id"].strip(), allowed, "reopen")))
+    return await _respond(request, fmt, case)
+
+
+@router.post("/requests/{case_id}/cancel.{fmt}")
+async def cancel(request: Request, case_id: str, fmt: str) -> Response:
+    form, who = await _citizen(request, fmt)
+    hub = _hub(request)
+    case = await run_in_threadpool(
+        lambda: hub.transition(case_id, lc.CANCELLED, who, actor=who.name, note=text(form, "reason") or "市民撤销",
+                               check=_owned_by(form["account_id"].strip())))
+    return await _respond(request, fmt, case)
+
+
+@router.post("/requests/{case_id}/comments.{fmt}")
+async def comment(request: Request, case_id: str, fmt: str) -> Response:
+    form, who = await _citizen(request, fmt)
+    body = (form.get("text") or "").strip()
+    if len(body) > MAX_DESCRIPTION:
+        raise Open311Error(400, f"text is longer than {MAX_DESCRIPTION} characters")
+    media_url = url(text(form, "media_url"), "media_url")
+    if not body and not media_url:
+        raise Open311Error(400, "text or media_url is required")
+    hub = _hub(request)
+    case = await run_in_threadpool(
+        lambda: hub.comment(case_id, who, text=body, media_url=media_url, check=_owned_by(form["account_id"].strip())))
+    return await _respond(request, fmt, case)
