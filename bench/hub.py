@@ -10,7 +10,6 @@ import asyncio
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,9 +21,10 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 N_POSTS = int(os.environ.get("BENCH_HUB_POSTS", "3000"))
-N_POLLS = int(os.environ.get("BENCH_HUB_POLLS", "1500"))
-CONCURRENCY = int(os.environ.get("BENCH_HUB_CONCURRENCY", "8"))
+N_POLLS = int(os.environ.get("BENCH_HUB_POLLS", "1000"))
+CONCURRENCY = int(os.environ.get("BENCH_HUB_CONCURRENCY", "4"))
 PG_URL = os.environ.get("BENCH_HUB_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+PHASE_DEADLINE_S = float(os.environ.get("BENCH_HUB_PHASE_S", "12"))  # keeps the whole run under a minute
 CODES = ["SRHJ-01", "SRHJ-02", "JMZX-01", "JMZX-03", "YLLH-01", "SZSS-01"]
 
 
@@ -55,18 +55,32 @@ def start_server(db_url: str, workdir: str) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("hub server did not start")
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User+system CPU time of a process (Linux /proc), to report server cost independent of machine load."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return round(values[min(len(values) - 1, int(q * len(values)))] * 1000, 2)
 
 
 async def drive(base: str, total: int, make) -> tuple[float, list[float]]:
+    """Run up to `total` requests on CONCURRENCY connections (stopping at the phase deadline): (seconds, latencies)."""
     latencies: list[float] = []
     counter = iter(range(total))
     limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+        deadline = time.perf_counter() + PHASE_DEADLINE_S
+
         async def worker():
             for i in counter:
+                if time.perf_counter() > deadline:
+                    return
                 method, path, kw = make(i)
                 t0 = time.perf_counter()
                 r = await client.request(method, path, **kw)
@@ -93,20 +107,26 @@ def run_one(db_url: str) -> dict:
                 return "POST", "/open311/v2/requests.json", {"data": data}
 
             asyncio.run(drive(base, 100, lambda i: ("GET", "/open311/v2/services.json", {})))  # warm up
+            cpu0 = cpu_seconds(proc.pid)
             post_s, post_lat = asyncio.run(drive(base, N_POSTS, post))
-            n_updates = 2 * N_POSTS
+            cpu1 = cpu_seconds(proc.pid)
+            n_updates = 2 * len(post_lat)
 
             def poll(i: int):
                 return "GET", "/open311/v2/servicerequestupdates.json", {
                     "params": {"after": (i * 97) % n_updates, "limit": 100, "api_key": "citybot-dev-key"}}
 
             poll_s, poll_lat = asyncio.run(drive(base, N_POLLS, poll))
+            cpu2 = cpu_seconds(proc.pid)
         finally:
             proc.terminate()
             proc.wait(10)
-    return {"post_rps": round(N_POSTS / post_s, 1), "post_p50_ms": pct(post_lat, 0.5), "post_p95_ms": pct(post_lat, 0.95),
-            "poll_rps": round(N_POLLS / poll_s, 1), "poll_p50_ms": pct(poll_lat, 0.5), "poll_p95_ms": pct(poll_lat, 0.95),
-            "posts": N_POSTS, "polls": N_POLLS}
+    return {"post_rps": round(len(post_lat) / post_s, 1), "post_p50_ms": pct(post_lat, 0.5),
+            "post_p95_ms": pct(post_lat, 0.95), "poll_rps": round(len(poll_lat) / poll_s, 1),
+            "poll_p50_ms": pct(poll_lat, 0.5), "poll_p95_ms": pct(poll_lat, 0.95), "posts": len(post_lat),
+            "polls": len(poll_lat), "updates_per_poll": 100,
+            "server_cpu_ms_per_post": round((cpu1 - cpu0) * 1000 / len(post_lat), 3) if cpu0 is not None else None,
+            "server_cpu_ms_per_poll": round((cpu2 - cpu1) * 1000 / len(poll_lat), 3) if cpu0 is not None else None}
 
 
 def pg_url_for_run() -> tuple[str | None, str | None, str]:
@@ -136,7 +156,7 @@ def drop_schema(schema: str) -> None:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        result: dict = {"bench": "hub", "concurrency": CONCURRENCY,
+        result: dict = {"bench": "hub", "concurrency": CONCURRENCY, "load_avg_1m_at_start": round(os.getloadavg()[0], 2),
                         "sqlite": run_one(f"sqlite:///{tmp}/hub.db")}
     result["sqlite"]["target_met"] = result["sqlite"]["post_rps"] >= 500 and result["sqlite"]["post_p95_ms"] < 20
     url, schema, reason = pg_url_for_run()

@@ -16,6 +16,9 @@ COMMAND_MODULES = (
     "citybot.run_cmd",
     "hub.cli",
     "nlu.cli",
+    "actions.cli",
+    "hotline.cli",
+    "bot.cli",
 )
 
 

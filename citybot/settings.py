@@ -65,6 +65,20 @@ class Settings(BaseSettings):
     hotline_quarantine_file: Path = Field(ROOT / "var" / "hotline" / "quarantine.jsonl")
     hotline_concurrency: int = Field(8, description="Calls filed to the hub at once during ingestion")
 
+    # -- Telegram bot and progress notifier ---------------------------------------------------------------
+    telegram_bot_token: str = Field("", description="Bot API token from @BotFather; empty = the bot is off")
+    telegram_api_base: str = Field("https://api.telegram.org", description="Bot API server base URL")
+    notifier_poll_interval_s: float = Field(2.0, description="Seconds between polls of the hub's updates feed")
+    notifier_batch: int = Field(200, description="Hub updates read per poll (the hub allows at most 1000)")
+    notifier_global_rate: float = Field(25.0, description="Messages per second to all chats together (Telegram: 30)")
+    notifier_chat_interval_s: float = Field(1.0, description="Minimum seconds between two messages to one chat")
+    notifier_concurrency: int = Field(32, description="Bot API calls in flight at once")
+    notifier_max_attempts: int = Field(6, description="Send attempts (other than 429 waits) before a message is dead")
+    notifier_backoff_s: float = Field(2.0, description="First retry delay; doubles per attempt")
+    notifier_backoff_max_s: float = Field(300.0, description="Longest retry delay")
+    notifier_upload_media: bool = Field(
+        True, description="Fetch result photos from the hub and upload them (else pass the URLs to Telegram)")
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.var_dir / 'citybot.db'}"

@@ -1,14 +1,16 @@
 """The ingestion run: read → (skip what is done) → classify → locate → file / link / refer / quarantine.
 
 Classification goes through the same NLU model as the chat (an injected `nlu` with `parse_many`), filing
-through the one hub client (an injected `hub`). Bounded concurrency for filing; state rows written in
-batches. A hub outage pauses the run and retries; it never quarantines a good record.
+through the one hub client (an injected `hub` with `create_request`). Two stages overlap: while one batch is
+being filed (bounded concurrency), the next is read and classified. State rows are written once per batch.
+A hub outage pauses the run and retries; it never quarantines a good record.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import json
 import logging
 import sys
@@ -28,6 +30,7 @@ log = logging.getLogger("citybot.hotline")
 
 CHANNEL = "hotline"
 BATCH = 200
+MAX_DESCRIPTION = 4000  # the hub's limit
 
 
 class NLU(Protocol):
@@ -41,6 +44,7 @@ class Options:
     phone_salt: str = ""
     max_outage_s: float = 900.0  # give up (and resume next run) after the hub has been down this long
     progress: bool | None = None  # None: only on a terminal
+    batch: int = BATCH
 
 
 @dataclass
@@ -48,27 +52,46 @@ class Report:
     counts: Counter = field(default_factory=Counter)
     nlu_s: float = 0.0
     filing_s: float = 0.0
+    wall_s: float = 0.0
     aborted: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         keys = ("read", "filed", "linked", "referred", "quarantined", "failed", "skipped")
         out: dict[str, Any] = {k: self.counts.get(k, 0) for k in keys}
-        out.update(nlu_s=round(self.nlu_s, 3), filing_s=round(self.filing_s, 3))
+        out.update(nlu_s=round(self.nlu_s, 3), filing_s=round(self.filing_s, 3), wall_s=round(self.wall_s, 3))
         if self.aborted:
             out["aborted"] = self.aborted
         return out
+
+    def summary(self) -> str:
+        c = self.counts
+        text = (f"{c['read']} records read: {c['filed']} filed, {c['linked']} linked to an open case, "
+                f"{c['referred']} referred, {c['quarantined']} quarantined, {c['failed']} failed "
+                f"(retried next run), {c['skipped']} already done; {self.wall_s:.1f}s")
+        if self.aborted:
+            text += f"\nSTOPPED EARLY: {self.aborted}; run again to resume"
+        return text
 
 
 class HubDown(Exception):
     """The hub stayed unreachable longer than the run is willing to wait."""
 
 
-def _quarantine_key(rejected: records.Rejected) -> str:
+@dataclass
+class Classified:
+    """One batch after the NLU: the calls to file, each with its complaint text and parse."""
+
+    calls: list[tuple[records.CallRecord, str, dict]]
+    size: int  # records read for this batch, for the progress bar
+
+
+def quarantine_key(rejected: records.Rejected) -> str:
+    """The state key of a bad line (it has no trustworthy call_id): its file and line number."""
     digest = hashlib.sha1(f"{Path(rejected.source).resolve()}:{rejected.line_no}".encode()).hexdigest()[:16]
     return f"q:{digest}"
 
 
-def _address(location: dict | None) -> str | None:
+def address(location: dict | None) -> str | None:
     if not location:
         return None
     text = (location.get("text") or "").strip()
@@ -78,6 +101,14 @@ def _address(location: dict | None) -> str | None:
     return text or None
 
 
+def _accepts(func, name: str) -> bool:
+    try:
+        params = inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
 class Ingestor:
     def __init__(self, *, nlu: NLU, hub, state: IngestState | None, quarantine: Quarantine, options: Options,
                  out: IO[str] | None = None):
@@ -85,28 +116,40 @@ class Ingestor:
         self.out = out or sys.stdout
         self.report = Report()
         self._sem = asyncio.Semaphore(max(1, options.concurrency))
+        self._seen: set[str] = set()  # call ids handled in this run (a file may repeat one)
+        # Dry run asks the hub only when it can answer without filing (a `dry_run` flag on create_request).
+        self._hub_dry_run = hub is not None and _accepts(hub.create_request, "dry_run")
 
-    # -- the run -----------------------------------------------------------------------------------------------
+    @property
+    def _recording(self) -> bool:
+        return self.state is not None and not self.opt.dry_run
+
+    # -- the run: a classifying producer and a filing consumer, one batch apart ----------------------------------
     async def run(self, paths: Iterable[str | Path]) -> Report:
+        started = time.perf_counter()
         bar = self._progress_bar()
+        queue: asyncio.Queue[Classified | None] = asyncio.Queue(maxsize=1)
+        producer = asyncio.create_task(self._classify_all(list(paths), queue))
         try:
-            for path in paths:
-                batch: list[records.CallRecord | records.Rejected] = []
-                for item in records.read(path):
-                    batch.append(item)
-                    if len(batch) >= BATCH:
-                        await self._batch(batch, bar)
-                        batch = []
-                if batch:
-                    await self._batch(batch, bar)
+            while (batch := await queue.get()) is not None:
+                t0 = time.perf_counter()
+                await self._file_batch(batch.calls)
+                self.report.filing_s += time.perf_counter() - t0
+                self._flush()
+                if bar is not None:
+                    bar.update(batch.size)
+            await producer  # re-raises what stopped the producer (unreadable file, NLU failure)
         except HubDown as exc:
             self.report.aborted = str(exc)
             log.error("stopping: %s; the next run resumes where this one stopped", exc)
         finally:
-            if self.state is not None:
-                self.state.flush()
+            if not producer.done():
+                producer.cancel()
+                await asyncio.gather(producer, return_exceptions=True)
+            self._flush()
             if bar is not None:
                 bar.close()
+            self.report.wall_s = time.perf_counter() - started
         return self.report
 
     def _progress_bar(self):
@@ -117,58 +160,82 @@ class Ingestor:
 
         return tqdm(unit="call", desc="ingest", file=sys.stderr)
 
-    async def _batch(self, batch: list, bar) -> None:
+    def _flush(self) -> None:
+        if self._recording:
+            self.state.flush()
+
+    async def _classify_all(self, paths: list, queue: asyncio.Queue) -> None:
+        try:
+            for path in paths:
+                batch: list[records.CallRecord | records.Rejected] = []
+                for item in records.read(path):
+                    batch.append(item)
+                    if len(batch) >= self.opt.batch:
+                        await queue.put(await self._classify(batch))
+                        batch = []
+                if batch:
+                    await queue.put(await self._classify(batch))
+        finally:
+            await queue.put(None)
+
+    async def _classify(self, batch: list) -> Classified:
         self.report.counts["read"] += len(batch)
-        keys = [b.call_id if isinstance(b, records.CallRecord) else _quarantine_key(b) for b in batch]
-        done = self.state.done(keys) if (self.state is not None and not self.opt.dry_run) else set()
-        seen: set[str] = set()
-        todo: list[records.CallRecord] = []
+        keys = [b.call_id if isinstance(b, records.CallRecord) else quarantine_key(b) for b in batch]
+        done = self.state.done(keys) if self._recording else set()
+        todo: list[tuple[records.CallRecord, str]] = []
         for key, item in zip(keys, batch):
-            if key in done or key in seen:
+            if key in done or key in self._seen:
                 self.report.counts["skipped"] += 1
                 continue
-            seen.add(key)
+            self._seen.add(key)
             if isinstance(item, records.Rejected):
                 self._reject(item.source, item.line_no, item.reason, item.raw, key=key)
-            else:
-                todo.append(item)
-        if todo:
-            texts = [transcript.complaint(r) for r in todo]
-            t0 = time.perf_counter()
-            parses = await self.nlu.parse_many(texts)
-            self.report.nlu_s += time.perf_counter() - t0
-            t0 = time.perf_counter()
-            await asyncio.gather(*(self._one(r, t, p) for r, t, p in zip(todo, texts, parses)))
-            self.report.filing_s += time.perf_counter() - t0
-        if self.state is not None and not self.opt.dry_run:
-            self.state.flush()
-        if bar is not None:
-            bar.update(len(batch))
+                continue
+            text = transcript.complaint(item)
+            if not text:
+                self._reject(item.source, item.line_no, "empty transcript (only greetings and boilerplate)",
+                             item.text or json.dumps([t.__dict__ for t in item.turns], ensure_ascii=False),
+                             key=item.call_id, call_id=item.call_id)
+                continue
+            todo.append((item, text))
+        if not todo:
+            return Classified([], len(batch))
+        t0 = time.perf_counter()
+        parses = await self.nlu.parse_many([text for _, text in todo])
+        # The complaint named no place: the agent usually read the address back, so look in the whole call.
+        missing = [i for i, p in enumerate(parses) if _files(p) and not address(p.get("location"))]
+        if missing:
+            fulls = [transcript.full_text(todo[i][0]) for i in missing]
+            for i, extra in zip(missing, await self.nlu.parse_many(fulls)):
+                if address(extra.get("location")):
+                    parses[i] = {**parses[i], "location": extra["location"]}
+        self.report.nlu_s += time.perf_counter() - t0
+        return Classified([(r, t, p) for (r, t), p in zip(todo, parses)], len(batch))
+
+    async def _file_batch(self, calls: list) -> None:
+        results = await asyncio.gather(*(self._one(r, t, p) for r, t, p in calls), return_exceptions=True)
+        # Every call of the batch has finished (and is recorded) before an outage stops the run.
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     # -- one call ------------------------------------------------------------------------------------------------
     async def _one(self, record: records.CallRecord, text: str, parse: dict) -> None:
         cat = parse.get("category") or {}
         location = parse.get("location")
-        category = cat.get("category") or OTHER
         phone_hash = salted_hash(record.caller_phone, self.opt.phone_salt) if record.caller_phone else None
         row = HotlineCall(
             call_id=record.call_id, source=record.source, line_no=record.line_no, outcome="",
-            category=category, subcategory=cat.get("subcategory"), confidence=cat.get("confidence"),
-            referral=cat.get("referral"), phone_hash=phone_hash,
+            category=cat.get("category") or OTHER, subcategory=cat.get("subcategory"),
+            confidence=cat.get("confidence"), referral=cat.get("referral"), phone_hash=phone_hash,
         )
-        if category == OTHER:
-            action = "refer"
-        elif not _address(location):
-            action = "quarantine"
-        else:
-            action = "file"
-        if action == "quarantine":
-            return self._reject(record.source, record.line_no, "no location found in the transcript", text,
-                                key=record.call_id, row=row, parse=parse)
-        if action == "refer":
+        if not _files(parse):
             row.outcome = "referred"
-            self._emit(record, cat, location, "refer")
-            return self._count_and_record("referred", row)
+            self._emit(record.call_id, cat, location, "refer")
+            return self._count_and_record(row)
+        if not address(location):
+            return self._reject(record.source, record.line_no, "no location found in the transcript", text,
+                                key=record.call_id, call_id=record.call_id, row=row, parse=parse)
         try:
             created = await self._file(record, text, cat, location, phone_hash)
         except HubDown:
@@ -176,21 +243,22 @@ class Ingestor:
         except Exception as exc:  # a rejection by the hub (4xx) or an unexpected answer: counted, retried next run
             row.outcome, row.reason = "failed", mask(str(exc))[:1000]
             log.warning("call %s not filed: %s", record.call_id, row.reason)
-            return self._count_and_record("failed", row)
+            return self._count_and_record(row)
         duplicate_of = getattr(created, "duplicate_of", None)
-        action = "link" if duplicate_of else "file"
-        self._emit(record, cat, location, action)
         row.outcome = "linked" if duplicate_of else "filed"
-        row.case_id = getattr(created, "id", None) or getattr(created, "service_request_id", None)
-        self._count_and_record(row.outcome, row)
+        row.case_id = getattr(created, "id", None)
+        self._emit(record.call_id, cat, location, "link" if duplicate_of else "file")
+        self._count_and_record(row)
 
     async def _file(self, record, text, cat, location, phone_hash):
         from hub.client import HubUnavailable
 
-        kwargs = dict(
+        if self.opt.dry_run and not self._hub_dry_run:
+            return None  # the hub cannot check for a duplicate without filing: report `file`
+        kwargs: dict[str, Any] = dict(
             service_code=cat["service_code"],
-            description=mask(text)[:4000],
-            address=_address(location),
+            description=mask(text)[:MAX_DESCRIPTION],
+            address=address(location),
             account_id=f"phone:{phone_hash}" if phone_hash else None,
             channel=CHANNEL,
             external_id=record.call_id,
@@ -205,31 +273,30 @@ class Ingestor:
                 except HubUnavailable as exc:
                     if waited >= self.opt.max_outage_s:
                         raise HubDown(f"hub unreachable for {waited:.0f}s: {exc}") from exc
-                    log.warning("hub unreachable (%s); pausing %.0fs before retrying call %s", exc, delay, record.call_id)
+                    log.warning("hub unreachable (%s); pausing %.0fs before retrying call %s", exc, delay,
+                                record.call_id)
                     await asyncio.sleep(delay)
                     waited += delay
                     delay = min(delay * 2, 60.0)
 
     # -- outcomes ------------------------------------------------------------------------------------------------
-    def _reject(self, source: str, line_no: int, reason: str, raw: str, *, key: str, row: HotlineCall | None = None,
-                parse: dict | None = None) -> None:
+    def _reject(self, source: str, line_no: int, reason: str, raw: str, *, key: str, call_id: str | None = None,
+                row: HotlineCall | None = None, parse: dict | None = None) -> None:
         if not self.opt.dry_run:
-            self.quarantine.write(source=source, line=line_no, reason=reason, raw=mask(raw))
-        cat = (parse or {}).get("category") or {}
-        self._emit_raw(row.call_id if row else None, cat, (parse or {}).get("location"), "quarantine")
+            self.quarantine.write(source=source, line=line_no, reason=reason, raw=mask(raw), call_id=call_id)
+        parse = parse or {}
+        self._emit(call_id, parse.get("category") or {}, parse.get("location"), "quarantine", reason=reason)
         row = row or HotlineCall(call_id=key, source=source, line_no=line_no, outcome="")
         row.outcome, row.reason = "quarantined", reason
-        self._count_and_record("quarantined", row)
+        self._count_and_record(row)
 
-    def _count_and_record(self, outcome: str, row: HotlineCall) -> None:
-        self.report.counts[outcome] += 1
-        if self.state is not None and not self.opt.dry_run:
+    def _count_and_record(self, row: HotlineCall) -> None:
+        self.report.counts[row.outcome] += 1
+        if self._recording:
             self.state.record(row)
 
-    def _emit(self, record, cat, location, action) -> None:
-        self._emit_raw(record.call_id, cat, location, action)
-
-    def _emit_raw(self, call_id, cat, location, action) -> None:
+    def _emit(self, call_id, cat, location, action, reason: str | None = None) -> None:
+        """Dry run: one JSON line per call on stdout saying what a real run would do."""
         if not self.opt.dry_run:
             return
         line = {
@@ -240,5 +307,13 @@ class Ingestor:
             "location": location,
             "action": action,
         }
+        if reason:
+            line["reason"] = reason
         self.out.write(json.dumps(line, ensure_ascii=False) + "\n")
         self.out.flush()
+
+
+def _files(parse: dict) -> bool:
+    """Whether the NLU put the call in a city-management 小类 (else it is referred, not filed)."""
+    cat = parse.get("category") or {}
+    return (cat.get("category") or OTHER) != OTHER and bool(cat.get("service_code"))

@@ -13,10 +13,12 @@ class Quarantine:
         self.path = Path(path)
         self._lock = threading.Lock()
 
-    def write(self, *, source: str, line: int, reason: str, raw: str) -> None:
+    def write(self, *, source: str, line: int, reason: str, raw: str, call_id: str | None = None) -> None:
+        """`raw` must already be masked (citybot.privacy.mask)."""
         entry = {
             "file": source,
             "line": line,
+            "call_id": call_id,
             "reason": reason,
             "raw": raw,
             "quarantined_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

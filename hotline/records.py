@@ -46,7 +46,7 @@ class Rejected:
 
 
 def detect_encoding(data: bytes) -> str | None:
-    """The first of UTF-8 and GB18030 that decodes the whole file, or None (then lines decode one by one)."""
+    """The first of UTF-8 and GB18030 that decodes the whole file, or None."""
     for enc in ENCODINGS:
         try:
             data.decode(enc)
@@ -56,22 +56,39 @@ def detect_encoding(data: bytes) -> str | None:
     return None
 
 
+def file_encoding(data: bytes) -> str:
+    """The file's encoding: the one that decodes it whole, else the one that decodes the most lines.
+
+    A file is written in one encoding; a line that does not decode in it is damaged, and is quarantined
+    rather than guessed at in another encoding (GB18030 decodes many damaged UTF-8 lines into nonsense).
+    """
+    whole = detect_encoding(data)
+    if whole:
+        return whole
+
+    def decodable(enc: str) -> int:
+        n = 0
+        for line in data.splitlines():
+            try:
+                line.decode(enc)
+                n += 1
+            except UnicodeDecodeError:
+                pass
+        return n
+
+    return max(ENCODINGS, key=decodable)  # ties go to UTF-8 (first)
+
+
 def _decode_lines(data: bytes) -> Iterator[tuple[int, str | None, bytes]]:
     """(line number, text or None when undecodable, raw bytes) for every non-blank line."""
-    encoding = detect_encoding(data)
+    encoding = file_encoding(data)
     for no, raw in enumerate(data.splitlines(), start=1):
         if not raw.strip():
             continue
-        if encoding:
+        try:
             text = raw.decode(encoding)
-        else:
+        except UnicodeDecodeError:
             text = None
-            for enc in ENCODINGS:
-                try:
-                    text = raw.decode(enc)
-                    break
-                except UnicodeDecodeError:
-                    continue
         yield no, (text.lstrip("\ufeff") if text is not None else None), raw
 
 
@@ -147,7 +164,8 @@ def read(path: str | Path) -> Iterator[CallRecord | Rejected]:
 def _read_jsonl(data: bytes, source: str) -> Iterator[CallRecord | Rejected]:
     for no, text, raw in _decode_lines(data):
         if text is None:
-            yield Rejected(source, no, "undecodable bytes (neither UTF-8 nor GB18030)", raw.decode("latin-1"))
+            yield Rejected(source, no, "undecodable bytes (neither UTF-8 nor GB18030)",
+                           raw.decode("utf-8", errors="backslashreplace"))
             continue
         if len(text) > MAX_LINE_CHARS:
             yield Rejected(source, no, f"line longer than {MAX_LINE_CHARS} characters", text[:2000])
@@ -164,12 +182,8 @@ def _read_jsonl(data: bytes, source: str) -> Iterator[CallRecord | Rejected]:
 
 
 def _read_csv(data: bytes, source: str) -> Iterator[CallRecord | Rejected]:
-    encoding = detect_encoding(data)
-    if encoding is None:
-        # Decode what can be decoded; undecodable rows are quarantined individually below.
-        text = data.decode("gb18030", errors="replace")
-    else:
-        text = data.decode(encoding)
+    # Undecodable bytes become U+FFFD; the rows that hold them are quarantined below.
+    text = data.decode(file_encoding(data), errors="replace")
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
     if not reader.fieldnames or "call_id" not in reader.fieldnames:
         yield Rejected(source, 1, "CSV header lacks call_id", (text.splitlines() or [""])[0])

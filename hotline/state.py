@@ -30,7 +30,7 @@ class HotlineCall(SQLModel, table=True):
     referral: str | None = Field(default=None, max_length=32)
     phone_hash: str | None = Field(default=None, max_length=64, index=True)
     reason: str | None = Field(default=None, max_length=1000)
-    updated_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
+    updated_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
 
 class IngestState:

@@ -12,9 +12,10 @@ from hotline.records import CallRecord, Turn
 
 # Whole utterances that carry no complaint (greetings, acknowledgements, identity questions, closings).
 _NOISE = re.compile(
-    r"^(?:喂+|你好|您好|哦+|嗯+|啊+|好的?|对+|是的?|没有了?|没了|谢谢(?:你|您)?|再见|拜拜|行|可以|知道了|麻烦(?:你|您)?了)"
-    r"[，,。.!！~～ ]*$"
+    r"^(?:喂+|你好|您好|哦+|嗯+|啊+|好的?|对+|是的?|没有了?|没了|谢谢(?:你|您)?|再见|拜拜|行|可以|知道了|麻烦(?:你|您)?了)$"
 )
+# Clause boundaries inside one utterance ("喂，你好。我要反映…" is two clauses of noise and one of complaint).
+_CLAUSE = re.compile(r"[，,。.!！?？~～；;\s]+")
 # Agent boilerplate, matched anywhere in an agent utterance.
 _AGENT_BOILERPLATE = re.compile(
     r"(?:\d{5}|热线|工号|请讲|有什么可以帮|请问您?贵姓|怎么称呼|联系电话|联系方式|感谢(?:您的)?来电|还有其他|"
@@ -44,10 +45,12 @@ def _caller_text(turns: tuple[Turn, ...]) -> str:
     parts = []
     for turn in turns:
         text = turn.text.strip()
-        if turn.speaker != "caller" or not text or _NOISE.match(text) or _CALLER_IDENTITY.match(text):
+        if turn.speaker != "caller" or not text or _CALLER_IDENTITY.match(text):
             continue
-        parts.append(text)
-    return "，".join(parts)
+        clauses = [c for c in _CLAUSE.split(text) if c and not _NOISE.match(c)]
+        if clauses:
+            parts.append("，".join(clauses))
+    return "。".join(parts)
 
 
 def complaint(record: CallRecord) -> str:
@@ -60,5 +63,13 @@ def complaint(record: CallRecord) -> str:
         if said:
             return said
         # A call where only the agent described the problem: keep the agent's non-boilerplate lines.
-        return "，".join(t.text for t in turns if t.text.strip() and not _AGENT_BOILERPLATE.search(t.text))
+        return "，".join(t.text.strip() for t in turns
+                        if t.speaker == "agent" and t.text.strip() and not _AGENT_BOILERPLATE.search(t.text))
     return (record.text or "").strip()
+
+
+def full_text(record: CallRecord) -> str:
+    """Everything said in the call, agent included (where the complaint alone names no place)."""
+    turns = record.turns or (turns_from_text(record.text) if record.text else None)
+    said = "，".join(t.text.strip() for t in turns if t.text.strip()) if turns else (record.text or "")
+    return "，".join(p for p in (record.summary, said) if p)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import statistics
 import uuid
 from collections import Counter
@@ -50,6 +51,15 @@ class Conflict(CaseError):
 def to_db(t: dt.datetime) -> dt.datetime:
     """Any aware time -> aware UTC, the stored form (SQLModel stores UTC and returns it aware)."""
     return t.astimezone(UTC)
+
+
+_CASE_ID = re.compile(r"^\d{14}$")
+
+
+def check_id(case_id: str) -> None:
+    """A case number is 14 digits; anything else cannot exist (and never reaches the database)."""
+    if not _CASE_ID.match(case_id or ""):
+        raise NotFound(f"service_request_id {case_id[:32]} not found")
 
 
 @dataclass
@@ -168,6 +178,7 @@ class Hub:
     def _act(self, case_id: str, principal: Principal, action: str, *, actor: str = "", reason: str = "",
              check: Callable[[Case], None] | None = None,
              apply: Callable[[Case, dt.datetime, object], None], detail: dict | None = None) -> Case:
+        check_id(case_id)
         now = self.now()
         with self.db.write() as s:
             case = store.get_case(case_id, session=s, for_update=self.db.is_postgres)
@@ -245,6 +256,8 @@ class Hub:
               check=None) -> Case:
         if into_id == case_id:
             raise Conflict("a case cannot be merged into itself")
+        check_id(case_id)
+        check_id(into_id)
         with self.db.read() as s:
             root = store.get_case(into_id, session=s)
             seen = {case_id}
@@ -290,6 +303,7 @@ class Hub:
 
     # -- reads ------------------------------------------------------------------------------------------------
     def get(self, case_id: str) -> Case:
+        check_id(case_id)
         with self.db.read() as s:
             case = store.get_case(case_id, session=s)
         if case is None:

@@ -21,10 +21,12 @@ def _run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from citybot.logs import setup_logging
     from citybot.settings import get_settings
     from hub.app import create_app
 
     settings = get_settings()
+    setup_logging(component="hub")
     updates = {k: v for k, v in (("hub_host", args.host), ("hub_port", args.port),
                                  ("hub_database_url", args.database_url)) if v is not None}
     if updates:

@@ -205,7 +205,8 @@ class HubClient:
         await self._http.aclose()
 
     # -- transport --------------------------------------------------------------------------------------------
-    async def _request(self, method: str, path: str, **kw) -> Any:
+    async def _request(self, method: str, path: str, *, with_status: bool = False, **kw) -> Any:
+        """The decoded JSON body (or (status, body) with `with_status`), after bounded retries."""
         last: Exception | None = None
         for attempt in range(self.retries + 1):
             if attempt:
@@ -225,7 +226,8 @@ class HubClient:
             if resp.status_code >= 400:
                 raise _ERRORS.get(resp.status_code, HubRejected)(resp.status_code, _error_list(resp))
             try:
-                return resp.json()
+                body = resp.json()
+                return (resp.status_code, body) if with_status else body
             except ValueError:
                 raise HubError(f"hub answered {method} {path} with a body that is not JSON") from None
         raise HubUnavailable(f"hub unavailable after {self.retries + 1} attempts: {last}") from last
@@ -263,9 +265,10 @@ class HubClient:
                           "phone": phone, "email": email})
         for key, value in (attributes or {}).items():
             data[f"attribute[{key}]"] = str(value)
-        body = await self._request("POST", "/open311/v2/requests.json", data=data)
+        status, body = await self._request("POST", "/open311/v2/requests.json", data=data, with_status=True)
         created = CreatedRequest.from_api(body[0] if isinstance(body, list) and body else {})
-        if created.service_request_id and account_id and len(media) > 1:
+        # 201: a new case (citybot's hub answers 200 when an external_id re-filing returned an existing case).
+        if created.service_request_id and account_id and len(media) > 1 and status == 201:
             for extra in media[1:]:
                 await self.comment(created.service_request_id, account_id=account_id, media_url=extra)
         return created

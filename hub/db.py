@@ -58,6 +58,7 @@ class Database:
     def __init__(self, engine: Engine):
         self.engine = engine
         self.is_postgres = engine.dialect.name == "postgresql"
+        self.is_sqlite = engine.dialect.name == "sqlite"
         self._lock = threading.Lock()
 
     @classmethod

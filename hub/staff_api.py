@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from hub import lifecycle as lc
 from hub import store
 from hub.auth import Staff, staff_may
-from hub.cases import Forbidden, Hub, Principal, to_db
+from hub.cases import Forbidden, Hub, Principal, check_id, to_db
 from hub.open311 import Open311Error, audit_dict, render, staff_case_dict, update_dict
 from hub.open311_api import parse_time
 
@@ -24,6 +23,13 @@ Actor = Field(default="", max_length=128)
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     actor: str = Actor
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value):
+        if "\x00" in str(value):
+            raise ValueError("must not contain a NUL character")
+        return value
 
 
 class DispatchBody(_Body):
@@ -116,6 +122,8 @@ async def set_status(request: Request, case_id: str, body: StatusBody, staff: St
               lc.DUPLICATE: "merge"}.get(body.state, "status")
     if body.state == lc.DUPLICATE:
         raise Open311Error(400, "use merge {into_id} to mark a duplicate")
+    if body.state == lc.RATED:
+        raise Open311Error(400, "only the reporter rates a case (POST /open311/v2/requests/{id}/rate.json)")
     case = await run_in_threadpool(_hub(request).transition, case_id, body.state, _who(staff), actor=body.actor,
                                    note=body.note, check=_require(staff, action), action="status")
     return _case(request, case)
@@ -170,9 +178,11 @@ async def reopen(request: Request, case_id: str, body: ReasonBody, staff: Staff 
 async def detail(request: Request, case_id: str, staff: Staff = Depends(current_staff)):
     hub, tz = _hub(request), request.app.state.tz
 
+    check_id(case_id)
+
     def query():
         with hub.db.read() as s:
-            case = store.get_case(case_id[:32], session=s)
+            case = store.get_case(case_id, session=s)
             if case is None:
                 return None, [], []
             return case, store.updates_of(case.id, session=s), store.audit_of(case.id, session=s)

@@ -29,6 +29,7 @@ def _hot() -> dict:
         "by_ext_null": select(t).where(t.c.channel.is_(None), t.c.external_id == bindparam("external_id")),
         "insert_case": insert(t),
         "insert_updates": insert(u),
+        "updates_after": select(u).where(u.c.id > bindparam("after")).order_by(u.c.id).limit(bindparam("limit")),
     }
 
 
@@ -113,8 +114,9 @@ def add_audit(case_id: str, now: dt.datetime, *, session: Session, principal: st
                            reason=reason or "", detail=detail or {}))
 
 
-def updates_after(after: int, limit: int, *, session: Session) -> list[CaseUpdate]:
-    return list(session.exec(select(CaseUpdate).where(CaseUpdate.id > after).order_by(CaseUpdate.id).limit(limit)))
+def updates_after(after: int, limit: int, *, session: Session | Connection) -> list:
+    """Feed rows (Core rows with the CaseUpdate columns as attributes) with id > after, in id order."""
+    return list(session.execute(_hot()["updates_after"], {"after": after, "limit": limit}))
 
 
 def updates_of(case_id: str, *, session: Session) -> list[CaseUpdate]:

@@ -35,9 +35,9 @@ def normalize(text: object, max_chars: int = MAX_CHARS) -> str:
     if not isinstance(text, str):
         text = "" if text is None else str(text)
     text = text[: max_chars * 4]  # bound the work of everything below
-    text = unicodedata.normalize("NFKC", text)
     if "<" in text or "&" in text:
         text = html.unescape(_TAG.sub(" ", text))
+    text = unicodedata.normalize("NFKC", text)
     text = _CONTROL.sub(" ", text)
     text = _EMOJI.sub(" ", text)
     text = to_simplified(text)

@@ -60,7 +60,11 @@ def handle_line(line: str, parse) -> dict:
     text = text.lstrip("/")
     if not normalize(text):
         return {"id": rid, **empty_answer(text)}
-    return {"id": rid, **parse(text)}
+    try:
+        return {"id": rid, **parse(text)}
+    except Exception as exc:  # noqa: BLE001 - one bad message must not end the worker
+        logging.getLogger("nlu.worker").exception("parse failed")
+        return {"id": rid, "error": f"internal error: {type(exc).__name__}: {exc}"}
 
 
 def main(argv: list[str] | None = None) -> int:

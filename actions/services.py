@@ -1,0 +1,51 @@
+"""The clients the actions use, created once at action-server startup and injected here (never at import).
+
+`citybot actions` calls `build(settings)` + `configure(...)` before serving; tests configure a container with a
+HubClient pointed at an in-process hub and a temporary database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from actions.store import Store
+from citybot import catalogue as cat
+from hub.client import HubClient
+
+
+@dataclass
+class Services:
+    hub: HubClient
+    store: Store
+    catalogue: cat.Catalogue
+    tz: ZoneInfo
+    channel: str = "chat"          # the Open311 channel the hub records for chat reports
+    account_prefix: str = "tg:"    # account_id = prefix + the conversation's sender_id
+
+    def account_id(self, sender_id: str) -> str:
+        return sender_id if sender_id.startswith(self.account_prefix) else f"{self.account_prefix}{sender_id}"
+
+
+_current: Services | None = None
+
+
+def configure(services: Services | None) -> None:
+    global _current
+    _current = services
+
+
+def get() -> Services:
+    if _current is None:
+        raise RuntimeError("actions.services is not configured; start the action server with `citybot actions`")
+    return _current
+
+
+def build(settings, **hub_overrides) -> Services:
+    """The production container: a HubClient from settings and the store on citybot's database."""
+    from citybot.db import create_tables, make_engine
+
+    engine = make_engine(settings.resolved_database_url)
+    create_tables(engine)
+    return Services(hub=HubClient.from_settings(settings, **hub_overrides), store=Store(engine),
+                    catalogue=cat.load(settings.categories_file), tz=ZoneInfo(settings.timezone))
