@@ -26,6 +26,8 @@ ACTIVE = ("received", "dispatched", "in_progress", "reopened")
 DONE = ("resolved", "closed")
 CN_DIGITS = {"一": "1", "二": "2", "两": "2", "三": "3", "四": "4", "五": "5"}
 HUB_DOWN = "系统暂时繁忙，请稍后再试。"
+# Said at the confirmation, these mean "no" whatever the NLU made of them.
+NEVER_MIND = {"算了", "不用了", "不要了", "不报了", "取消", "不了", "先不了", "还是算了"}
 
 
 def _reset_report() -> list[EventType]:
@@ -192,6 +194,10 @@ class ValidateReportForm(KeepsExtraSlots):
                     "report_long": turn.long, **self._photos(tracker, turn)}
         if turn.intent in NOT_AN_ANSWER and not turn.address:
             return self._photos(tracker, turn)
+        if not turn.address and turn.intent == "report_problem" and not turn.classification.ambiguous:
+            # more about the problem ("路灯也歪了"), not a place: keep the words, ask where again
+            more = f"{tracker.get_slot('report_description') or ''} {turn.text}".strip()
+            return {"report_description": more, **self._photos(tracker, turn)}
         place = turn.address or turn.text  # a typed answer to "在哪里" is the address, even if the NLU missed it
         if len(place) < 2:
             return self._photos(tracker, turn)
@@ -203,7 +209,7 @@ class ValidateReportForm(KeepsExtraSlots):
         turn = message.read(tracker.latest_message)
         if turn.intent == "affirm":
             return {"report_confirm": True, **self._photos(tracker, turn)}
-        if turn.intent in ("deny", "cancel"):
+        if turn.intent in ("deny", "cancel") or turn.text.strip("。！!. ") in NEVER_MIND:
             return {"report_confirm": False}
         out = self._photos(tracker, turn)
         if turn.text and turn.intent not in NOT_AN_ANSWER and not turn.text.startswith("/"):
@@ -294,6 +300,19 @@ class ActionCheckProgress(HubAction):
             if case.state != "rated":
                 dispatcher.utter_message(text="对处理结果满意吗？可以回复1-5分评价；如果没有解决，请告诉我“没修好”。")
         return [SlotSet("last_case_id", case.service_request_id)]
+
+
+class ActionFallback(ActionCheckProgress):
+    """Not understood: a bare case number still gets its progress; anything else is asked to rephrase."""
+
+    def name(self) -> str:
+        return "action_fallback"
+
+    async def act(self, dispatcher, tracker, svc):
+        if message.read(tracker.latest_message).entity("case_id"):
+            return await super().act(dispatcher, tracker, svc)
+        dispatcher.utter_message(response="utter_default")
+        return []
 
 
 class ActionListCases(HubAction):

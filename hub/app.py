@@ -62,6 +62,13 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], dt.datet
     app.include_router(staff_router)
     _media_routes(app, settings)
     _error_handlers(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict:
+        # Liveness plus a database round trip: the supervisor and docker-compose wait on this.
+        await run_in_threadpool(db.ping)
+        return {"status": "ok"}
+
     return app
 
 

@@ -99,5 +99,9 @@ class Database:
             finally:
                 _WRITING.reset(token)
 
+    def ping(self) -> None:
+        with self.read() as session:
+            session.execute(select(1))
+
     def dispose(self) -> None:
         self.engine.dispose()

@@ -147,3 +147,8 @@ async def test_extra_photos_become_comments_once(hub):
     detail = await hub.case_detail(created.id)
     assert detail["media_url"] == "http://m/1.jpg"
     assert [u["media_url"] for u in detail["updates"] if u["event"] == "comment"] == ["http://m/2.jpg", "http://m/3.jpg"]
+
+
+def test_healthz_answers_with_a_database_round_trip(server):
+    resp = httpx.get(f"{server}/healthz", timeout=5)
+    assert resp.status_code == 200 and resp.json() == {"status": "ok"}
