@@ -194,7 +194,7 @@ class ValidateReportForm(KeepsExtraSlots):
                     "report_long": turn.long, **self._photos(tracker, turn)}
         if turn.intent in NOT_AN_ANSWER and not turn.address:
             return self._photos(tracker, turn)
-        if not turn.address and turn.intent == "report_problem" and not turn.classification.ambiguous:
+        if not turn.address and turn.intent != "inform_location" and not turn.classification.ambiguous:
             # more about the problem ("路灯也歪了"), not a place: keep the words, ask where again
             more = f"{tracker.get_slot('report_description') or ''} {turn.text}".strip()
             return {"report_description": more, **self._photos(tracker, turn)}

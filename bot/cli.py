@@ -12,7 +12,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "message, within Telegram's limits. --dead lists undeliverable messages.")
     p.add_argument("--dead", action="store_true", help="list dead (undeliverable) messages as JSON lines and exit")
     p.add_argument("--retry-dead", action="store_true", help="put dead messages back in the queue and exit")
-    p.add_argument("--once", action="store_true", help="read the feed once, queue its messages and exit")
+    p.add_argument("--once", action="store_true",
+                   help="read the feed up to its end, send everything queued, then exit (no subscription grace)")
     p.add_argument("--database-url", help="citybot's database (default: settings.resolved_database_url)")
     p.add_argument("--hub-url", help="hub base URL (default: settings.hub_url)")
     p.set_defaults(func=_run)
@@ -47,6 +48,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 async def _serve(args, settings, engine) -> int:
+    import asyncio
+    import json
     import signal
 
     from bot.notifier import Notifier, NotifierConfig, make_bot
@@ -54,15 +57,16 @@ async def _serve(args, settings, engine) -> int:
 
     bot = make_bot(settings.telegram_bot_token, settings.telegram_api_base)
     hub = HubClient.from_settings(settings if not args.hub_url else settings.model_copy(update={"hub_url": args.hub_url}))
-    notifier = Notifier(bot=bot, hub=hub, engine=engine, config=NotifierConfig.from_settings(settings))
+    config = NotifierConfig.from_settings(settings, **({"subscribe_grace": 0.0} if args.once else {}))
+    notifier = Notifier(bot=bot, hub=hub, engine=engine, config=config)
     try:
         if args.once:
             try:
-                n = await notifier.poll_once()
+                await notifier.run(until_idle=True)
             except HubError as exc:
                 print(f"citybot notifier: {exc}", file=sys.stderr)
                 return 75
-            print(f'{{"updates_read": {n}}}')
+            print(json.dumps({"sent_now": notifier.sent, "outbox": notifier.outbox.counts()}))
             return 0
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -66,6 +66,7 @@ class NotifierConfig:
     backoff: float = 2.0
     backoff_max: float = 300.0
     upload_media: bool = True
+    subscribe_grace: float = 3.0
     timezone: str = "Asia/Shanghai"
     cursor: str = "telegram"
 
@@ -75,7 +76,8 @@ class NotifierConfig:
                   global_rate=settings.notifier_global_rate, chat_interval=settings.notifier_chat_interval_s,
                   concurrency=settings.notifier_concurrency, max_attempts=settings.notifier_max_attempts,
                   backoff=settings.notifier_backoff_s, backoff_max=settings.notifier_backoff_max_s,
-                  upload_media=settings.notifier_upload_media, timezone=settings.timezone)
+                  upload_media=settings.notifier_upload_media, subscribe_grace=settings.notifier_subscribe_grace_s,
+                  timezone=settings.timezone)
         kw.update(overrides)
         return cls(**kw)
 
@@ -99,19 +101,29 @@ class Notifier:
         self._seq = itertools.count()
         self._inflight: dict[str, asyncio.Task] = {}
         self._loaded_id = 0
+        self._first_seen: dict[int, float] = {}  # update_id -> when this notifier first read it
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._until_idle = self._feed_done = False
         self._sem = asyncio.Semaphore(self.config.concurrency)
         self.sent = 0  # messages delivered by this instance (for tests and benchmarks)
 
     # -- running -----------------------------------------------------------------------------------------------
-    async def run(self) -> None:
-        """Poll and send until stop() (or cancellation); in-flight sends always complete and are recorded."""
+    async def run(self, *, until_idle: bool = False) -> None:
+        """Poll and send until stop() (or cancellation); in-flight sends always complete and are recorded.
+        `until_idle`: read the feed up to its end, send everything queued, then return."""
         self._stopping.clear()
-        self._load()
+        self._until_idle, self._feed_done = until_idle, False
+        self._add(await asyncio.to_thread(self.outbox.pending, self._loaded_id))
         poller = asyncio.create_task(self._poll_loop(), name="notifier-poll")
         sender = asyncio.create_task(self._send_loop(), name="notifier-send")
         try:
+            if until_idle:
+                await poller
+                self._feed_done = True
+                self._wake.set()
+                await sender
+                return
             await asyncio.wait([poller, sender], return_when=asyncio.FIRST_COMPLETED)
             for t in (poller, sender):
                 if t.done() and not t.cancelled() and t.exception():
@@ -144,11 +156,19 @@ class Notifier:
     # -- the hub side --------------------------------------------------------------------------------------------
     async def poll_once(self) -> int:
         """Queue the messages of the next batch of hub updates; returns how many updates were read."""
-        after = self.outbox.cursor()
+        after = await asyncio.to_thread(self.outbox.cursor)
         updates = await self.hub.updates(after=after, limit=self.config.batch)
+        updates = self._ripe(updates)
         if not updates:
             return 0
         merged_into = await self._merge_targets(updates)
+        new = await asyncio.to_thread(self._queue_batch, updates, merged_into, after)
+        log.debug("read %d hub update(s) after %d: %d new message(s)", len(updates), after, new)
+        self._add(await asyncio.to_thread(self.outbox.pending, self._loaded_id))
+        return len(updates)
+
+    def _queue_batch(self, updates: list[Update], merged_into: dict[int, str], after: int) -> int:
+        """One transaction: the batch's outbox rows and the cursor past it (run in a worker thread)."""
         with Session(self.engine) as s, s.begin():
             rows = []
             for u in updates:
@@ -168,9 +188,24 @@ class Notifier:
                 last = i + INSERT_CHUNK >= len(rows)
                 new += self.outbox.enqueue(rows[i:i + INSERT_CHUNK], updates[-1].update_id if last else after,
                                            session=s)
-        log.debug("read %d hub update(s) after %d: %d new message(s)", len(updates), after, new)
-        self._load()
-        return len(updates)
+            return new
+
+    def _ripe(self, updates: list[Update]) -> list[Update]:
+        """The updates first read at least `subscribe_grace` seconds ago. The chat that filed a case subscribes
+        just after the hub answered, while the hub has already written received/dispatched: waiting a moment
+        before fanning an update out lets that subscription land first, so the filer hears every step."""
+        grace = self.config.subscribe_grace
+        if grace <= 0 or not updates:
+            return updates
+        now = self.clock()
+        first = self._first_seen
+        for u in updates:
+            first.setdefault(u.update_id, now)
+        ripe = [u for u in updates if now - first[u.update_id] >= grace]  # a prefix: ids are read in order
+        if ripe:
+            last = ripe[-1].update_id
+            self._first_seen = {k: v for k, v in first.items() if k > last}
+        return ripe
 
     async def _merge_targets(self, updates: list[Update]) -> dict[int, str]:
         out = {}
@@ -192,20 +227,29 @@ class Notifier:
                 n = await self.poll_once()
                 failures = 0
             except HubError as exc:
+                if self._until_idle:
+                    raise
                 failures += 1
                 n = 0
                 log.warning("hub updates feed unavailable (%s); retrying", exc)
             if n >= self.config.batch:
                 continue  # a backlog: read on at once
+            if self._until_idle and not failures and not self._first_seen:
+                return  # caught up with the feed
             delay = self.config.poll_interval * min(2 ** failures, 30)
+            if self._first_seen and not failures:  # updates waiting out the grace: come back when they are ripe
+                delay = min(delay, max(0.05, min(self._first_seen.values()) + self.config.subscribe_grace
+                                       - self.clock()))
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await self._stopping.wait()
 
     # -- the Telegram side ----------------------------------------------------------------------------------------
-    def _load(self) -> None:
+    def _add(self, items: list[Item]) -> None:
         """Pick up pending outbox rows not yet in memory (all of them at start, new ones after each poll)."""
-        for item in self.outbox.pending(self._loaded_id):
+        for item in items:
+            if item.id <= self._loaded_id:
+                continue
             self._loaded_id = max(self._loaded_id, item.id)
             q = self._queues.setdefault(item.chat_id, collections.deque())
             q.append(item)
@@ -226,6 +270,8 @@ class Notifier:
     async def _send_loop(self) -> None:
         while not self._stopping.is_set():
             now = self.clock()
+            if self._feed_done and not self._heap and not self._inflight:
+                return  # run(until_idle=True): all sent
             if not self._heap:
                 await self._sleep(1.0)
                 continue
@@ -234,17 +280,19 @@ class Notifier:
             if ready > start + 1e-6:  # the chat's pause grew since it was queued: requeue it in order
                 heapq.heapreplace(self._heap, (ready, next(self._seq), chat))
                 continue
-            at = max(ready, self.schedule.global_ready_at())
+            cost = messages.cost(self._queues[chat][0].payload)
+            at = max(ready, self.schedule.global_ready_at(cost))
             if at > now:
                 await self._sleep(at - now)
                 continue
-            await self._sem.acquire()
-            if self._stopping.is_set():
-                self._sem.release()
-                break
+            if self._sem.locked():  # all calls in flight: wait for one to end, then look again
+                async with self._sem:
+                    pass
+                continue
+            await self._sem.acquire()  # free at once: no await point between the check and the start
             heapq.heappop(self._heap)
             item = self._queues[chat][0]
-            self.schedule.take(chat, messages.cost(item.payload), now)
+            self.schedule.take(chat, cost, self.clock())
             self._inflight[chat] = asyncio.create_task(self._send(item), name=f"notify-{item.id}")
 
     async def _sleep(self, seconds: float) -> None:
@@ -281,6 +329,9 @@ class Notifier:
             self.sent += 1
             self._queues[chat].popleft()
         finally:
+            # the next message to this chat starts `chat_interval` after this call ENDED: the request surely
+            # reached Telegram by then, so their clock sees the spacing whatever the network did
+            self.schedule.hold_chat(chat, self.config.chat_interval * messages.cost(item.payload))
             self._inflight.pop(chat, None)
             self._sem.release()
             q = self._queues.get(chat)

@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     notifier_max_attempts: int = Field(6, description="Send attempts (other than 429 waits) before a message is dead")
     notifier_backoff_s: float = Field(2.0, description="First retry delay; doubles per attempt")
     notifier_backoff_max_s: float = Field(300.0, description="Longest retry delay")
+    notifier_subscribe_grace_s: float = Field(
+        3.0, description="Seconds an update waits before fan-out, so the filer's subscription is recorded first")
     notifier_upload_media: bool = Field(
         True, description="Fetch result photos from the hub and upload them (else pass the URLs to Telegram)")
 

@@ -58,7 +58,7 @@ class CategoryClassifier(GraphComponent):
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
         return {
-            "C": 0.5,
+            "C": 5.0,
             "keyword_weight": 0.5,
             "calibration_folds": 3,
             "other_intents": ["not_city_management", "greet", "goodbye", "thanks", "chitchat"],

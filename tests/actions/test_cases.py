@@ -104,3 +104,12 @@ async def test_not_fixed_reopens_the_resolved_case(svc, hub):
     assert events == [SlotSet("last_case_id", case_id)]
     assert messages[0]["text"] == f"抱歉给您带来不便。案件{case_id}已重新处理，已重新派遣至区市政设施管理所，有进展会通知您。"
     assert (await hub.get_request(case_id)).state == "dispatched"
+
+
+async def test_fallback_with_a_bare_case_number_gives_its_progress(svc, hub):
+    case_id = await file_case(hub)
+    events, messages = await run(a.ActionFallback(), load_tracker("fallback_case_number", case_id=case_id))
+    assert events == [SlotSet("last_case_id", case_id)]
+    assert messages[0]["text"].startswith(f"案件{case_id}（井盖缺失破损）：已派遣")
+    events, messages = await run(a.ActionFallback(), load_tracker("fallback_gibberish"))
+    assert events == [] and [m["response"] for m in messages] == ["utter_default"]

@@ -141,3 +141,15 @@ async def test_not_city_management_names_the_line_and_files_nothing(svc, hub):
     assert events == []
     assert messages[0]["text"] == "这个问题不属于城市管理范围，建议您联系12333 人社服务热线（社保、医保、就业、劳动纠纷、工资拖欠）。"
     assert await hub.list_requests() == []
+
+
+async def test_more_words_about_the_problem_are_not_taken_for_the_place(svc):
+    domain = {"forms": {"report_form": {"required_slots": ["report_code", "report_location", "report_confirm"]}}}
+    events, _ = await run(a.ValidateReportForm(), load_tracker("form_more_problem_at_location"), domain)
+    assert events == [SlotSet("report_description", "路灯不亮 灯杆也歪了")]
+
+
+async def test_never_mind_at_the_confirmation_means_no(svc):
+    domain = {"forms": {"report_form": {"required_slots": ["report_code", "report_location", "report_confirm"]}}}
+    events, _ = await run(a.ValidateReportForm(), load_tracker("form_never_mind_at_confirm"), domain)
+    assert events == [SlotSet("report_confirm", False)]

@@ -101,16 +101,50 @@ async def hub(hub_url):
         yield client
 
 
+PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+# for @pytest.mark.parametrize("engine", BOTH_DATABASES, indirect=True)
+BOTH_DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+def _pg_schema_url():
+    """A fresh schema on the PostgreSQL test database, or skip with the reason it is not reachable."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    schema = f"bot_test_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = sa.create_engine(PG_URL, connect_args={"connect_timeout": 2})
+        with admin.begin() as conn:
+            conn.execute(sa.schema.CreateSchema(schema))
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+        pytest.skip(f"PostgreSQL not reachable at 127.0.0.1:5432: {type(exc).__name__}")
+    return admin, schema, f"{PG_URL}?options=-csearch_path%3D{schema}"
+
+
 @pytest.fixture
-def engine(tmp_path):
+def engine(request, tmp_path):
+    """citybot's own database: temp SQLite, or (parametrized "postgresql") a fresh PostgreSQL schema."""
     import bot.outbox  # noqa: F401 - registers the tables
     import citybot.subscriptions  # noqa: F401
     from citybot.db import create_tables, make_engine
 
-    engine = make_engine(f"sqlite:///{tmp_path / 'citybot.db'}")
+    kind = getattr(request, "param", "sqlite")
+    admin = schema = None
+    if kind == "postgresql":
+        admin, schema, url = _pg_schema_url()
+    else:
+        url = f"sqlite:///{tmp_path / 'citybot.db'}"
+    engine = make_engine(url)
     create_tables(engine)
     yield engine
     engine.dispose()
+    if admin is not None:
+        import sqlalchemy as sa
+
+        with admin.begin() as conn:
+            conn.execute(sa.schema.DropSchema(schema, cascade=True))
+        admin.dispose()
 
 
 @pytest.fixture
@@ -139,7 +173,8 @@ async def notifiers(bots, hub, engine):
 
     class Factory:
         def make(self, **config) -> Notifier:
-            cfg = dict(poll_interval=0.05, global_rate=50.0, chat_interval=0.2, backoff=0.1, timezone="Asia/Shanghai")
+            cfg = dict(poll_interval=0.05, global_rate=50.0, chat_interval=0.2, backoff=0.1, subscribe_grace=0.0,
+                       timezone="Asia/Shanghai")
             cfg.update(config)
             n = Notifier(bot=bots(), hub=hub, engine=engine, config=NotifierConfig(**cfg))
             made.append((n, []))

@@ -13,6 +13,7 @@ from bot.outbox import Outbox
 from bot.ratelimit import SendSchedule
 from citybot import subscriptions
 from hub.client import Update
+from tests.bot.conftest import BOTH_DATABASES
 
 TZ = ZoneInfo("Asia/Shanghai")
 DUE = dt.datetime(2026, 3, 2, 17, 30, tzinfo=TZ)
@@ -101,17 +102,7 @@ def test_schedule_pause_after_429_holds_everything():
         SendSchedule(rate=0)
 
 
-@pytest.fixture
-def engine(tmp_path):
-    import bot.outbox  # noqa: F401
-    from citybot.db import create_tables, make_engine
-
-    e = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
-    create_tables(e)
-    yield e
-    e.dispose()
-
-
+@pytest.mark.parametrize("engine", BOTH_DATABASES, indirect=True)
 def test_subscriptions_are_idempotent_and_end_per_chat(engine):
     with Session(engine) as s, s.begin():
         subscriptions.subscribe(1, "A", session=s)
@@ -131,6 +122,7 @@ def test_subscriptions_are_idempotent_and_end_per_chat(engine):
         assert subscriptions.unsubscribe(2, "A", session=s) and not subscriptions.unsubscribe(2, "A", session=s)
 
 
+@pytest.mark.parametrize("engine", BOTH_DATABASES, indirect=True)
 def test_outbox_rows_are_unique_per_update_and_chat_and_move_the_cursor(engine):
     box = Outbox(engine)
     row = dict(update_id=7, chat_id="1", case_id="A", payload={"kind": "text", "text": "x"})
@@ -142,3 +134,29 @@ def test_outbox_rows_are_unique_per_update_and_chat_and_move_the_cursor(engine):
     with Session(engine) as s, s.begin():  # the cursor never moves back
         box.enqueue([], 3, session=s)
     assert box.cursor() == 7
+
+
+def test_schedule_keeps_its_grid_when_woken_late_but_never_exceeds_rate_per_second():
+    clock = FakeClock()
+    s = SendSchedule(rate=25, chat_interval=1.0, clock=clock)
+    starts = []
+    for i in range(200):
+        clock.t = max(clock.t, s.global_ready_at()) + 0.003  # the loop always wakes 3 ms late
+        starts.append(s.take(f"c{i}"))
+    rate = (len(starts) - 1) / (starts[-1] - starts[0])
+    assert rate > 24.5  # lateness does not accumulate into a lower rate
+    assert max(sum(1 for t in starts if a <= t < a + 1.0) for a in starts) <= 25
+    clock.t += 10  # a long stall is not caught up with a burst
+    a, b = s.take("x"), s.take("y")
+    assert b - a == pytest.approx(0.04)
+
+
+def test_an_album_takes_as_many_places_in_the_one_second_window_as_it_has_photos():
+    clock = FakeClock()
+    s = SendSchedule(rate=5, chat_interval=0.0, clock=clock)
+    starts = [s.take("a", cost=3), s.take("b", cost=3)]  # 6 photos > 5 per second
+    assert starts[1] - starts[0] >= 0.6 - 1e-9
+    clock.t = starts[1]
+    nxt = s.take("c", cost=1)
+    window = [t for t in [starts[0]] * 3 + [starts[1]] * 3 + [nxt] if nxt - 1.0 < t <= nxt]
+    assert len(window) <= 5

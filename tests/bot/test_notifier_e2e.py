@@ -11,7 +11,9 @@ from sqlmodel import Session
 from bot import outbox
 from bot.notifier import chat_ref
 from citybot import subscriptions
-from tests.bot.conftest import file_case, image_bytes, until
+import pytest
+
+from tests.bot.conftest import BOTH_DATABASES, file_case, image_bytes, until
 
 CHAT, OTHER = 1001, 1002
 
@@ -96,6 +98,7 @@ async def test_429_delays_the_message_but_delivers_it_once(tg, hub, notifiers, f
     assert Counter(texts(tg)).most_common(1)[0][1] == 1
 
 
+@pytest.mark.parametrize("engine", BOTH_DATABASES, indirect=True)
 async def test_a_restart_in_the_middle_of_a_backlog_sends_each_message_exactly_once(tg, hub, notifiers, follow,
                                                                                        engine):
     chats = list(range(2001, 2016))
@@ -138,6 +141,7 @@ async def test_a_stopped_notifier_resumes_from_its_cursor_without_repeats(tg, hu
     assert len(tg.sent()) == 3
 
 
+@pytest.mark.parametrize("engine", BOTH_DATABASES, indirect=True)
 async def test_a_blocked_chat_is_unsubscribed_and_its_messages_dropped(tg, hub, notifiers, follow, engine, caplog):
     case = await file_case(hub)
     follow(CHAT, case)
@@ -189,6 +193,7 @@ async def test_per_chat_and_global_rate_limits_hold(tg, hub, notifiers, follow):
         assert "受理" in busy_texts[mine[0]] and "派遣" in busy_texts[mine[1]]
 
 
+@pytest.mark.parametrize("engine", BOTH_DATABASES, indirect=True)
 async def test_failures_retry_with_backoff_then_end_dead_and_listed(tg, hub, notifiers, follow, engine, capsys):
     case = await file_case(hub)
     follow(CHAT, case)
@@ -232,3 +237,42 @@ async def test_followers_of_a_merged_case_follow_the_case_it_was_merged_into(tg,
     await hub.set_status(kept, "in_progress")
     await until(lambda: len(tg.sent()) == 4)
     assert kept in texts(tg)[-1]
+
+
+async def test_the_filer_hears_every_step_though_it_subscribes_after_the_hub_answered(tg, hub, notifiers, follow):
+    notifiers.start(notifiers.make(subscribe_grace=1.5))
+    case = await file_case(hub)  # the hub writes received + dispatched at once
+    await asyncio.sleep(0.5)  # the notifier has read them by now; the dialogue action subscribes only now
+    follow(CHAT, case)
+    await until(lambda: len(tg.sent()) == 2)
+    assert "受理" in texts(tg)[0] and "派遣" in texts(tg)[1]
+
+
+async def test_citybot_notifier_once_sends_everything_and_exits(tg, hub, hub_url, engine, follow, monkeypatch,
+                                                                 capsys):
+    import json
+
+    from citybot.cli import main
+    from citybot.settings import get_settings
+    from tests.bot.conftest import API_KEY
+
+    case = await file_case(hub)
+    follow(CHAT, case)
+    for key, value in {"TELEGRAM_BOT_TOKEN": tg.token, "TELEGRAM_API_BASE": tg.base_url, "HUB_URL": hub_url,
+                       "HUB_API_KEY": API_KEY, "NOTIFIER_CHAT_INTERVAL_S": "0.2"}.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    try:
+        args = ["notifier", "--once", "--database-url", str(engine.url)]
+        assert await asyncio.to_thread(main, args) == 0
+        assert len(tg.sent(chat_id=CHAT)) == 2
+        assert await asyncio.to_thread(main, args) == 0  # nothing new: nothing sent again
+        assert len(tg.sent(chat_id=CHAT)) == 2
+        lines = capsys.readouterr().out.strip().splitlines()
+        assert [json.loads(x)["sent_now"] for x in lines] == [2, 0]
+        monkeypatch.setenv("HUB_URL", "http://127.0.0.1:9")  # the hub is down: a clear error, exit 75
+        monkeypatch.setenv("HUB_RETRIES", "0")
+        get_settings.cache_clear()
+        assert await asyncio.to_thread(main, args) == 75
+    finally:
+        get_settings.cache_clear()

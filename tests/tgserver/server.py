@@ -287,6 +287,15 @@ class BotAPIServer:
     async def _m_answerCallbackQuery(self, p, files):
         return True
 
+    async def _m_editMessageReplyMarkup(self, p, files):
+        return self._bot_message(self._chat_id(p), text="…", **({"reply_markup": p["reply_markup"]}
+                                                                 if p.get("reply_markup") else {}))
+
+    async def _m_editMessageText(self, p, files):
+        if not p.get("text"):
+            raise _BadRequest("message text is empty")
+        return self._bot_message(self._chat_id(p), text=p["text"])
+
     async def _m_setWebhook(self, p, files):
         return True
 

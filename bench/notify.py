@@ -1,0 +1,196 @@
+"""Benchmark the notifier: hub updates fanned out to Telegram chats within Telegram's limits.
+
+The real hub runs in a child process (uvicorn, temp SQLite, loopback port); the loopback Bot API server
+(tests/tgserver) and the notifier run here. While the notifier runs, N cases are filed (one chat follows each)
+and each gets four staff-free/staff steps: received, dispatched (auto), in_progress, escalated, resolved: 5 updates
+-> 5 messages per chat. Default N=1000 (5,000 messages, ~200 s at 25/s); --quick N=100.
+
+Prints ONE JSON line: messages/s sustained (target >= 24, the cap is 25), lost and duplicated (target 0), the
+busiest one-second window (<= 25), the smallest gap between two messages to one chat (>= 1 s), and the delay
+from hub update to send (p50/p95). Updates arrive in a burst far faster than 25/s, so the delay is mostly the
+wait in the queue behind the rate cap (about N*5/25 s for the last one), plus the subscription grace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.tgserver import BotAPIServer  # noqa: E402
+
+API_KEY, STAFF = "citybot-dev-key", "citybot-dev-staff"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_hub(workdir: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "HUB_DATABASE_URL": f"sqlite:///{workdir}/hub.db", "VAR_DIR": workdir,
+           "MEDIA_DIR": f"{workdir}/media", "HUB_SWEEP_INTERVAL_S": "0", "LOG_LEVEL": "WARNING",
+           "HUB_API_KEYS": API_KEY, "HUB_STAFF_TOKENS": f"{STAFF}:admin:市:", "HUB_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+    code = ("import uvicorn; from hub.app import create_app; "
+            f"uvicorn.run(create_app(), host='127.0.0.1', port={port}, log_level='warning', access_log=False)")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=workdir, env=env)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(400):
+        try:
+            if httpx.get(f"{base}/open311/v2/services.json", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError("hub exited during startup")
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("hub did not start")
+
+
+def pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    return round(values[min(len(values) - 1, int(q * len(values)))], 3)
+
+
+async def produce(hub, engine, n_chats: int, concurrency: int = 8) -> float:
+    """File n cases (chat 10_000+i follows case i), then move each through three staff steps."""
+    from sqlmodel import Session
+
+    from citybot.subscriptions import subscribe
+
+    t0 = time.perf_counter()
+    cases: list[str | None] = [None] * n_chats
+    sem = asyncio.Semaphore(concurrency)
+
+    async def file(i: int) -> None:
+        async with sem:
+            created = await hub.create_request(
+                "SRHJ-01", f"bench 小区门口垃圾成堆 {i}", lat=22.0 + (i // 100) * 0.01, long=113.0 + (i % 100) * 0.01,
+                account_id=f"tg:{10_000 + i}", channel="chat", external_id=f"bench-{i}")
+            cases[i] = created.service_request_id
+
+            def follow() -> None:  # as the dialogue action does right after filing (off the event loop)
+                with Session(engine) as s, s.begin():
+                    subscribe(10_000 + i, created.service_request_id, session=s)
+
+            await asyncio.to_thread(follow)
+
+    await asyncio.gather(*(file(i) for i in range(n_chats)))
+
+    async def step(fn) -> None:
+        async def one(case: str) -> None:
+            async with sem:
+                await fn(case)
+        await asyncio.gather(*(one(c) for c in cases))
+
+    await step(lambda c: hub.set_status(c, "in_progress", note="已安排人员"))
+    await step(lambda c: hub.escalate(c, reason="群众反映强烈"))
+    await step(lambda c: hub.resolve(c, note="已清理完毕"))
+    return time.perf_counter() - t0
+
+
+async def bench(n_chats: int, latency: float, stall_s: float) -> dict:
+    import bot.outbox as outbox_mod
+    import citybot.subscriptions  # noqa: F401 - registers its table
+    from bot.notifier import Notifier, NotifierConfig, make_bot
+    from citybot.db import create_tables, make_engine
+    from citybot.settings import Settings
+    from hub.client import HubClient
+
+    settings = Settings(_env_file=None)
+    expected = n_chats * 5
+    with tempfile.TemporaryDirectory() as workdir:
+        proc, hub_url = start_hub(workdir)
+        engine = make_engine(f"sqlite:///{workdir}/citybot.db")
+        create_tables(engine)
+        try:
+            async with BotAPIServer(latency=latency) as tg, \
+                    HubClient(hub_url, api_key=API_KEY, staff_token=STAFF) as hub, \
+                    HubClient(hub_url, api_key=API_KEY, staff_token=STAFF) as feed:
+                bot = make_bot(tg.token, tg.base_url)
+                config = NotifierConfig.from_settings(settings, batch=1000)
+                notifier = Notifier(bot=bot, hub=feed, engine=engine, config=config)
+                task = asyncio.create_task(notifier.run())
+                feed_s = await produce(hub, engine, n_chats)
+                print(f"bench/notify: {expected} updates produced in {feed_s:.1f}s; sending at "
+                      f"{config.global_rate}/s…", file=sys.stderr)
+                last, last_change = -1, time.monotonic()
+                while True:
+                    n = len(tg.sent())
+                    if n >= expected or time.monotonic() - last_change > stall_s:
+                        break
+                    if n != last:
+                        last, last_change = n, time.monotonic()
+                    await asyncio.sleep(0.5)
+                await asyncio.sleep(2.0)  # anything extra (a duplicate) would show up now
+                await notifier.stop()
+                await task
+                await notifier.aclose()
+                await bot.session.close()
+                sends = tg.sent()
+                counts = outbox_mod.Outbox(engine).counts()
+        finally:
+            proc.terminate()
+            proc.wait(10)
+        from sqlmodel import Session, select
+
+        with Session(engine) as s:
+            rows = s.exec(select(outbox_mod.OutboxMessage).where(outbox_mod.OutboxMessage.state == "sent")).all()
+            delays = [(r.sent_at - r.hub_time).total_seconds() for r in rows if r.sent_at and r.hub_time]
+        engine.dispose()
+
+    pairs = Counter((r.chat_id, r.payload.get("text")) for r in sends)
+    times = sorted(r.at for r in sends)
+    window = max((sum(1 for t in times[i:i + 60] if t < start + 1.0) for i, start in enumerate(times)), default=0)
+    by_chat: dict[str, list[float]] = {}
+    for r in sends:
+        by_chat.setdefault(r.chat_id, []).append(r.at)
+    gaps = [b - a for ts in by_chat.values() for a, b in zip(sorted(ts), sorted(ts)[1:])]
+    span = times[-1] - times[0] if len(times) > 1 else 0.0
+    return {
+        "bench": "notify", "chats": n_chats, "updates": expected, "messages_sent": len(sends),
+        "messages_per_s": round((len(times) - 1) / span, 2) if span else None,
+        "rate_cap_per_s": settings.notifier_global_rate, "target_per_s": round(0.96 * settings.notifier_global_rate, 1),
+        "lost": expected - len(pairs), "duplicated": sum(c - 1 for c in pairs.values()),
+        "busiest_1s_window": window, "min_gap_same_chat_s": round(min(gaps), 3) if gaps else None,
+        "delay_p50_s": pct(delays, 0.5), "delay_p95_s": pct(delays, 0.95),
+        "delay_mean_s": round(statistics.fmean(delays), 3) if delays else None,
+        "feed_burst_s": round(feed_s, 1), "subscribe_grace_s": settings.notifier_subscribe_grace_s,
+        "bot_api_latency_s": latency, "outbox": counts,
+    }
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="100 chats / 500 messages instead of 1000 / 5000")
+    p.add_argument("--chats", type=int, help="chats (= cases); 5 messages each")
+    p.add_argument("--latency", type=float, default=0.05, help="seconds each Bot API send takes (default 0.05)")
+    p.add_argument("--stall", type=float, default=60.0, help="give up after this long without a new message")
+    args = p.parse_args()
+    n = args.chats or (100 if args.quick else 1000)
+    result = asyncio.run(bench(n, args.latency, args.stall))
+    print(json.dumps(result, ensure_ascii=False))
+    return 0 if result["lost"] == 0 and result["duplicated"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
