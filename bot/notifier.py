@@ -67,6 +67,9 @@ class NotifierConfig:
     backoff_max: float = 300.0
     upload_media: bool = True
     subscribe_grace: float = 3.0
+    # (public base, internal base): result photo URLs the hub hands out under its public URL are fetched
+    # through the URL the notifier reaches the hub by (in docker-compose they differ)
+    media_rewrite: tuple[str, str] | None = None
     timezone: str = "Asia/Shanghai"
     cursor: str = "telegram"
 
@@ -78,6 +81,9 @@ class NotifierConfig:
                   backoff=settings.notifier_backoff_s, backoff_max=settings.notifier_backoff_max_s,
                   upload_media=settings.notifier_upload_media, subscribe_grace=settings.notifier_subscribe_grace_s,
                   timezone=settings.timezone)
+        public, internal = settings.resolved_hub_public_url.rstrip("/"), settings.hub_url.rstrip("/")
+        if public != internal:
+            kw["media_rewrite"] = (public, internal)
         kw.update(overrides)
         return cls(**kw)
 
@@ -391,7 +397,10 @@ class Notifier:
                 import httpx
 
                 self._http = httpx.AsyncClient(timeout=30, follow_redirects=True)
-            resp = await self._http.get(url)
+            fetch_url = url
+            if self.config.media_rewrite and url.startswith(self.config.media_rewrite[0] + "/"):
+                fetch_url = self.config.media_rewrite[1] + url[len(self.config.media_rewrite[0]):]
+            resp = await self._http.get(fetch_url)
             resp.raise_for_status()
             data = resp.content
         return BufferedInputFile(data, filename=PurePosixPath(urlparse(url).path).name or "photo.jpg")

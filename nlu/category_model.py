@@ -124,7 +124,9 @@ class CategoryModel:
     def predict(self, texts: list[str], catalogue: cat.Catalogue | None = None) -> list[dict]:
         catalogue = catalogue or cat.load()
         cleaned = [clean(t) for t in texts]
-        X = self.pipeline.named_steps["features"].transform(cleaned)
+        # FeatureUnion.transform goes through joblib (≈2 ms a call); stacking the parts directly is the same matrix.
+        union = self.pipeline.named_steps["features"]
+        X = sparse.hstack([part.transform(cleaned) for _, part in union.transformer_list], format="csr")
         logits = self.pipeline.named_steps["clf"].decision_function(X)
         if logits.ndim == 1:  # two labels only
             logits = np.stack([-logits, logits], axis=1) / 2

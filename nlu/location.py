@@ -57,6 +57,9 @@ NUMBER_UNITS = ("号楼", "号院", "号", "栋", "座", "幢", "单元", "室",
 _NUMBER = re.compile(r"^[0-9A-Za-z一二三四五六七八九十百零〇甲乙丙丁#\-]{1,8}$")
 _NUMBER_WITH_UNIT = re.compile(r"^[0-9A-Za-z一二三四五六七八九十百零〇甲乙丙丁#\-]{1,8}(?:%s)$" % "|".join(NUMBER_UNITS))
 _NAMEY = re.compile(r"^[\u4e00-\u9fffA-Za-z0-9]+$")
+_DEMONSTRATIVE = re.compile(
+    r"^(?:(?:这|那|哪|每|此|该|整|全|半|本|一)(?:条|个|段|片|些|边|里|座|栋|块|带)?|我们|你们|他们|咱们|我家|附近)$"
+)
 _DIRECTION_OR_ORDINAL = re.compile(r"^[东西南北中上下前后内外一二三四五六七八九十0-9]*$")
 
 log = logging.getLogger(__name__)
@@ -92,8 +95,6 @@ def _tag(tok_text: str, prev_is_name: bool, gaz: dict, problem_words: frozenset[
     t = tok_text
     if not t.strip():
         return "O"
-    if t in gaz["cities"] or t in gaz["cities"].values() and False:
-        return "CITY"
     full = gaz["alias"].get(t)
     if full is not None:
         if full in gaz["cities"]:
@@ -127,19 +128,22 @@ def _tag(tok_text: str, prev_is_name: bool, gaz: dict, problem_words: frozenset[
             return kind + "_BARE" if prev_is_name else "O"
         if s:
             head = t[: -len(s)]
+            if _DEMONSTRATIVE.match(head):  # 这条路, 那个小区, 整条街: no name
+                return "O"
             # 北路/三路: the name sits in the tokens before; 湖路: it may.
             if _DIRECTION_OR_ORDINAL.match(head):
                 return kind + "_BARE"
             return kind + ("_SHORT" if len(head) == 1 else "")
-    if t in STOP or not _NAMEY.match(t):
+    if t in STOP or not _NAMEY.match(t) or _DEMONSTRATIVE.match(t):
         return "O"
     return "NAME"
 
 
 ANCHORS = {"CITY", "DISTRICT", "ADMIN", "ROAD", "POI"}
 # Tags that can begin a name which a following bare suffix completes (国贸/北路, 万达广场/停车场, 府城/街道).
-NAMEISH = ("NAME", "ALIAS", "NUMERAL", "POI", "ADMIN", "POI_SHORT", "ADMIN_SHORT", "ROAD", "ROAD_SHORT")
-_ABSORBABLE = ("NAME", "ALIAS", "NUMERAL", "POI", "ADMIN", "POI_SHORT", "ADMIN_SHORT")
+NAMEISH = ("NAME", "ALIAS", "NUMERAL", "POI", "ADMIN", "POI_SHORT", "ADMIN_SHORT", "POI_BARE", "ADMIN_BARE", "ROAD",
+           "ROAD_SHORT")
+_ABSORBABLE = ("NAME", "ALIAS", "NUMERAL", "POI", "ADMIN", "POI_SHORT", "ADMIN_SHORT", "POI_BARE", "ADMIN_BARE")
 
 
 def _segments(words: list[str], gaz: dict, problem_words: frozenset[str]) -> list[tuple[int, int, list[tuple[str, str]]]]:
@@ -161,8 +165,6 @@ def _segments(words: list[str], gaz: dict, problem_words: frozenset[str]) -> lis
                     start -= 1
                     if tags[start] != "NAME":
                         break
-                if tags[start] == "ROAD" or (start > 0 and tags[start - 1] == "ROAD" and start == i):
-                    pass
                 if start == i and i > 0 and tags[i - 1] in ("ROAD", "ROAD_SHORT") and kind != "ROAD":
                     start = i - 1  # 国贸路/公交站: the landmark is named after the road, the road stays a part
             if tag.endswith("_BARE") and start == i:
@@ -176,11 +178,16 @@ def _segments(words: list[str], gaz: dict, problem_words: frozenset[str]) -> lis
             parts.append([kind, "".join(words[start : i + 1]), start, i + 1])
         elif tag in ("CITY", "DISTRICT", "ALIAS"):
             parts.append(["CITY" if tag == "CITY" else "DISTRICT", words[i], i, i + 1])
-        elif tag == "NUM":
-            parts.append(["NUM", words[i], i, i + 1])
-        elif tag == "NUMERAL" and i + 1 < len(words) and tags[i + 1] == "UNIT":
-            parts.append(["NUM", words[i] + words[i + 1], i, i + 2])
-            i += 1
+        elif tag == "NUM" or (tag == "NUMERAL" and i + 1 < len(words) and tags[i + 1] == "UNIT"):
+            # a building named by free words before its number (滨江帝景/12栋) is a landmark
+            start = i
+            while start > 0 and i - start < 3 and tags[start - 1] == "NAME" and not (parts and parts[-1][3] > start - 1):
+                start -= 1
+            if start < i:
+                parts.append(["POI", "".join(words[start:i]), start, i])
+            end = i + 1 if tag == "NUM" else i + 2
+            parts.append(["NUM", "".join(words[i:end]), i, end])
+            i = end - 1
         elif tag == "POS":
             parts.append(["POS", words[i], i, i + 1])
         elif tag == "CONN":

@@ -76,6 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     for name in ("rasa", "tensorflow", "absl", "jieba", "py.warnings"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    try:  # Rasa logs every parse through structlog at debug level unless its CLI configured it
+        import structlog
+
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    except ImportError:
+        pass
 
     started = time.perf_counter()
     try:

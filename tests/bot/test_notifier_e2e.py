@@ -85,6 +85,18 @@ async def test_a_single_result_photo_goes_as_one_photo_with_a_caption(tg, hub, n
     assert not tg.sent("sendMediaGroup")
 
 
+async def test_photos_under_the_hubs_public_url_are_fetched_through_the_internal_one(tg, hub, hub_url, notifiers,
+                                                                                     follow):
+    case = await file_case(hub)
+    follow(CHAT, case)
+    url = await hub.upload_media(image_bytes(), "after.jpg", "image/jpeg")
+    public = "http://hub.city.example"  # what citizens' links say; not reachable from here
+    await hub.resolve(case, note="已修复", media_urls=[url.replace(hub_url, public)])
+    notifiers.start(notifiers.make(media_rewrite=(public, hub_url)))
+    await until(lambda: tg.sent("sendPhoto"))
+    assert list(tg.sent("sendPhoto")[0].files.values()) == [image_bytes()]
+
+
 async def test_429_delays_the_message_but_delivers_it_once(tg, hub, notifiers, follow):
     case = await file_case(hub)
     follow(CHAT, case)

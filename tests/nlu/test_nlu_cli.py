@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.rasa
+# the session fixture may train the model first (about 3 minutes)
+pytestmark = [pytest.mark.rasa, pytest.mark.timeout(900)]
 ROOT = Path(__file__).resolve().parents[2]
 CITYBOT = [sys.executable, "-m", "citybot.cli"]
 
@@ -22,7 +23,7 @@ def test_train_is_a_no_op_when_up_to_date(trained_model):
     proc = run(["train"])
     assert proc.returncode == 0, proc.stderr
     assert "up to date" in proc.stdout
-    assert time.perf_counter() - started < 20
+    assert time.perf_counter() - started < 30
 
 
 def test_content_hash_follows_the_data(tmp_path):

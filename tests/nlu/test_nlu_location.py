@@ -49,3 +49,8 @@ def test_no_place_no_answer(extractor, text):
 )
 def test_never_raises(extractor, text):
     assert isinstance(extractor.extract(text), list)
+
+
+@pytest.mark.parametrize("text", ["这条路的路灯坏了", "那个小区门口很脏", "整条街都是小广告"])
+def test_demonstratives_are_not_place_names(extractor, text):
+    assert extractor.best(text) is None

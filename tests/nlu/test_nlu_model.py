@@ -4,7 +4,8 @@ import pytest
 
 from citybot import catalogue
 
-pytestmark = pytest.mark.rasa
+# the session fixture may train the model first (about 3 minutes)
+pytestmark = [pytest.mark.rasa, pytest.mark.timeout(900)]
 
 LABELS = set(catalogue.load().labels)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.rasa, pytest.mark.slow]
+pytestmark = [pytest.mark.rasa, pytest.mark.slow, pytest.mark.timeout(900)]
 ROOT = Path(__file__).resolve().parents[2]
 RASA_VENV = ROOT / ".venv-rasa"
 
