@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -18,6 +16,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+from hubserver import start_hub
 
 ROOT = Path(__file__).resolve().parent.parent
 N_POSTS = int(os.environ.get("BENCH_HUB_POSTS", "3000"))
@@ -26,33 +25,6 @@ CONCURRENCY = int(os.environ.get("BENCH_HUB_CONCURRENCY", "4"))
 PG_URL = os.environ.get("BENCH_HUB_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 PHASE_DEADLINE_S = float(os.environ.get("BENCH_HUB_PHASE_S", "12"))  # keeps the whole run under a minute
 CODES = ["SRHJ-01", "SRHJ-02", "JMZX-01", "JMZX-03", "YLLH-01", "SZSS-01"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(db_url: str, workdir: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "HUB_DATABASE_URL": db_url, "VAR_DIR": workdir, "MEDIA_DIR": f"{workdir}/media",
-           "HUB_SWEEP_INTERVAL_S": "0", "LOG_LEVEL": "WARNING", "HUB_HOST": "127.0.0.1", "HUB_PORT": str(port)}
-    code = ("import uvicorn; from hub.app import create_app; "
-            f"uvicorn.run(create_app(), host='127.0.0.1', port={port}, log_level='warning', access_log=False)")
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=workdir, env=env)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if httpx.get(f"{base}/open311/v2/services.json", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            raise RuntimeError("hub server exited during startup")
-        time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("hub server did not start")
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -95,7 +67,7 @@ async def drive(base: str, total: int, make) -> tuple[float, list[float]]:
 
 def run_one(db_url: str) -> dict:
     with tempfile.TemporaryDirectory() as workdir:
-        proc, base = start_server(db_url, workdir)
+        proc, base = start_hub(workdir, db_url)
         try:
             run = uuid.uuid4().hex[:8]
 
