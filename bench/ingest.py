@@ -20,10 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.hub import start_server  # noqa: E402  (the hub benchmark's server starter)
+from bench.hubserver import start_hub  # noqa: E402  (the benchmarks' hub starter)
 
 N_CALLS = int(os.environ.get("BENCH_INGEST_CALLS", "10000"))
 CONCURRENCY = int(os.environ.get("BENCH_INGEST_CONCURRENCY", "8"))
+NLU_WORKERS = int(os.environ.get("BENCH_INGEST_NLU_WORKERS", "1"))
 TARGET = 100.0
 
 DISTRICTS = ["龙华区", "美兰区", "琼山区", "秀英区"]
@@ -66,26 +67,40 @@ def make_calls(n: int, rng: random.Random) -> list[dict]:
     return calls
 
 
-async def run(path: Path, hub_url: str, workdir: Path) -> tuple[dict, dict]:
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU time of a process so far (Linux /proc): the cost per call, whatever the machine's load."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+async def run(path: Path, hub_url: str, workdir: Path, hub_pid: int) -> tuple[dict, dict]:
     from citybot.db import create_tables, make_engine
     from hotline.ingest import Ingestor, Options
     from hotline.quarantine import Quarantine
     from hotline.state import IngestState
     from hub.client import HubClient
-    from nlu.client import NLUClient
+    from nlu.client import start_nlu
 
     engine = make_engine(f"sqlite:///{workdir / 'citybot.db'}")
     create_tables(engine)
     t0 = time.perf_counter()
-    nlu = await NLUClient.start()
+    nlu = await start_nlu(NLU_WORKERS)
     load_s = time.perf_counter() - t0
+    nlu_pids = nlu.info.get("pids") or [nlu.info["pid"]]
     try:
         async with HubClient(hub_url, api_key="citybot-dev-key", timeout=30) as hub:
             ingestor = Ingestor(nlu=nlu, hub=hub, state=IngestState(engine),
                                 quarantine=Quarantine(workdir / "quarantine.jsonl"),
                                 options=Options(concurrency=CONCURRENCY, phone_salt="bench", progress=False),
                                 out=io.StringIO())
+            before = [cpu_seconds(p) for p in (hub_pid, *nlu_pids)] + [time.process_time()]
             report = await ingestor.run([path])
+            after = [cpu_seconds(p) for p in (hub_pid, *nlu_pids)] + [time.process_time()]
+        spent = [b - a for a, b in zip(before, after)]
+        cpu = {"hub": spent[0], "nlu": sum(spent[1:-1]), "ingest": spent[-1]}
         # The NLU alone, on the same texts, for the split (sequential batches of 200, as ingestion sends them).
         from hotline import records, transcript
 
@@ -97,7 +112,14 @@ async def run(path: Path, hub_url: str, workdir: Path) -> tuple[dict, dict]:
     finally:
         await nlu.close()
         engine.dispose()
-    return report.as_dict(), {"nlu_load_s": round(load_s, 2), "nlu_only_calls_per_s": round(nlu_only, 1)}
+    n = report.counts["read"] or 1
+    return report.as_dict(), {
+        "nlu_load_s": round(load_s, 2), "nlu_only_calls_per_s": round(nlu_only, 1),
+        # CPU milliseconds per call in each process: on a quiet machine calls/s <= cores * 1000 / their sum.
+        "cpu_ms_per_call": {k: round(v * 1000 / n, 2) for k, v in cpu.items()},
+        "cpu_bound_calls_per_s": round((os.cpu_count() or 1) * n / sum(cpu.values()), 1),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+    }
 
 
 def main() -> int:
@@ -107,16 +129,17 @@ def main() -> int:
         with path.open("w", encoding="utf-8") as fh:
             for call in make_calls(N_CALLS, random.Random(12319)):
                 fh.write(json.dumps(call, ensure_ascii=False) + "\n")
-        proc, base = start_server(f"sqlite:///{workdir / 'hub.db'}", str(workdir))
+        proc, base = start_hub(str(workdir), f"sqlite:///{workdir / 'hub.db'}")
         try:
-            counts, extra = asyncio.run(run(path, base, workdir))
+            counts, extra = asyncio.run(run(path, base, workdir, proc.pid))
         finally:
             proc.terminate()
             proc.wait(10)
     wall = counts["wall_s"]
     done = counts["filed"] + counts["linked"] + counts["referred"] + counts["quarantined"]
     result = {
-        "bench": "hotline_ingest", "calls": N_CALLS, "concurrency": CONCURRENCY, "cores": os.cpu_count(),
+        "bench": "hotline_ingest", "calls": N_CALLS, "concurrency": CONCURRENCY, "nlu_workers": NLU_WORKERS,
+        "cores": os.cpu_count(),
         "wall_s": wall, "calls_per_s": round(N_CALLS / wall, 1),
         "nlu_s": counts["nlu_s"], "filing_s": counts["filing_s"],
         "nlu_calls_per_s": round(N_CALLS / counts["nlu_s"], 1) if counts["nlu_s"] else None,

@@ -1,4 +1,5 @@
-"""`citybot notifier`: send citizens the progress of the cases they follow (hub updates feed -> Telegram)."""
+"""`citybot bot`: the Telegram citizen bot; `citybot notifier`: send citizens the progress of the cases they
+follow (hub updates feed -> Telegram). Two processes: the bot never runs the notifier."""
 
 from __future__ import annotations
 
@@ -7,6 +8,17 @@ import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    b = sub.add_parser("bot", help="the Telegram citizen bot (polling, or webhook mode with TELEGRAM_WEBHOOK_URL)",
+                       description="Serve the Telegram bot: citizens' messages go to the dialogue (Rasa), its "
+                                   "replies come back. Long polling by default; webhook mode when "
+                                   "TELEGRAM_WEBHOOK_URL is set (TELEGRAM_WEBHOOK_SECRET required). "
+                                   "Runs until SIGINT/SIGTERM.")
+    b.add_argument("--polling", action="store_true", help="poll even when TELEGRAM_WEBHOOK_URL is set")
+    b.add_argument("--database-url", help="citybot's database (default: settings.resolved_database_url)")
+    b.add_argument("--hub-url", help="hub base URL (default: settings.hub_url)")
+    b.add_argument("--rasa-url", help="Rasa server base URL (default: settings.rasa_url)")
+    b.set_defaults(func=_run_bot)
+
     p = sub.add_parser("notifier", help="send case progress to the Telegram chats that follow each case",
                        description="Poll the hub's updates feed and send each subscribed chat its progress "
                                    "message, within Telegram's limits. --dead lists undeliverable messages.")
@@ -53,12 +65,21 @@ async def _serve(args, settings, engine) -> int:
     import signal
 
     from bot.notifier import Notifier, NotifierConfig, make_bot
+    from bot.staff.access import parse_chats
+    from bot.staff.alerts import StaffAlerts
     from hub.client import HubClient, HubError
 
+    try:
+        parse_chats(settings.staff_chats)
+    except ValueError as exc:
+        print(f"citybot notifier: STAFF_CHATS: {exc}", file=sys.stderr)
+        return 2
     bot = make_bot(settings.telegram_bot_token, settings.telegram_api_base)
     hub = HubClient.from_settings(settings if not args.hub_url else settings.model_copy(update={"hub_url": args.hub_url}))
     config = NotifierConfig.from_settings(settings, **({"subscribe_grace": 0.0} if args.once else {}))
-    notifier = Notifier(bot=bot, hub=hub, engine=engine, config=config)
+    # overdue/escalation alerts to the staff chats ride on the same outbox (none without STAFF_CHATS)
+    notifier = Notifier(bot=bot, hub=hub, engine=engine, config=config,
+                        extra_fanout=StaffAlerts.from_settings(settings, hub))
     try:
         if args.once:
             try:
@@ -77,3 +98,53 @@ async def _serve(args, settings, engine) -> int:
         await notifier.aclose()
         await hub.aclose()
         await bot.session.close()
+
+
+def _run_bot(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from citybot.settings import get_settings
+
+    settings = get_settings()
+    if not settings.telegram_bot_token:
+        print("citybot bot: TELEGRAM_BOT_TOKEN is not set", file=sys.stderr)
+        return 2
+    webhook = bool(settings.telegram_webhook_url) and not args.polling
+    if webhook and not settings.telegram_webhook_secret:
+        print("citybot bot: webhook mode needs TELEGRAM_WEBHOOK_SECRET", file=sys.stderr)
+        return 2
+    return asyncio.run(_serve_bot(args, settings, webhook))
+
+
+async def _serve_bot(args, settings, webhook: bool) -> int:
+    import asyncio
+    import signal
+
+    import bot.buttons  # noqa: F401 - registers its table for create_tables
+    import bot.outbox  # noqa: F401
+    import citybot.subscriptions  # noqa: F401
+    from bot.app import build_dispatcher, build_storage, make_citizen_bot, run_bot
+    from bot.rasa import RasaChannel
+    from citybot.db import create_tables, make_engine
+    from hub.client import HubClient
+
+    engine = make_engine(args.database_url or settings.resolved_database_url)
+    create_tables(engine)
+    hub = HubClient.from_settings(settings if not args.hub_url else settings.model_copy(update={"hub_url": args.hub_url}))
+    rasa = RasaChannel(args.rasa_url or settings.rasa_url)
+    storage = build_storage(settings)
+    bot = make_citizen_bot(settings)
+    dp = build_dispatcher(settings=settings, engine=engine, hub=hub, rasa=rasa, storage=storage)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await run_bot(settings=settings, bot=bot, dp=dp, stop=stop, webhook=webhook)
+        return 0
+    finally:
+        await rasa.aclose()
+        await hub.aclose()
+        await storage.close()
+        await bot.session.close()
+        engine.dispose()

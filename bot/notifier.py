@@ -11,6 +11,9 @@ Outcomes of a send: ok -> sent; 429 -> wait retry_after (everything pauses, as T
 403 (the user blocked the bot) -> the chat's subscriptions end and its pending messages are dropped; anything
 else -> retry with doubling back-off, up to `max_attempts`, then dead (staff list them: `citybot notifier --dead`).
 
+Delivery goes through a Sink: TelegramSink (an aiogram Bot; the default) or another one, such as the terminal
+chat's (bot/terminal.py), which also passes `chats=` so it only takes its own chat's messages.
+
 Stopping (stop() or cancelling run()) lets the calls already in flight finish and be recorded, so a restart
 neither repeats nor loses a message. Only a hard kill between Telegram's answer and the row update (a few
 milliseconds) can repeat one message: Telegram has no idempotency key.
@@ -27,9 +30,10 @@ import heapq
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Protocol
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
@@ -89,12 +93,56 @@ class NotifierConfig:
 
 
 MediaFetcher = Callable[[str], Awaitable[bytes]]
+# batch of hub updates -> extra (update, chat_id, payload) messages, queued with the batch (bot/staff/alerts.py)
+ExtraFanout = Callable[[list[Update]], Awaitable[list[tuple[Update, str, dict]]]]
+Buttons = list  # rows of [label, callback data] pairs, as messages.render makes them
+
+
+class Sink(Protocol):
+    """Where the notifier delivers a rendered message: Telegram (TelegramSink) or the terminal chat.
+    An exception means "not delivered": the Notifier retries it; TelegramRetryAfter / TelegramForbiddenError
+    get Telegram's special handling."""
+
+    async def send_text(self, chat_id: str, text: str, buttons: Buttons) -> None: ...
+
+    async def send_photos(self, chat_id: str, text: str, photos: list[str], buttons: Buttons) -> None: ...
+
+
+class TelegramSink:
+    """Delivery through an aiogram Bot: text, one photo with a caption, or an album (buttons follow it)."""
+
+    def __init__(self, bot: Bot, media: Callable[[str], Awaitable]):
+        self.bot, self._media = bot, media
+
+    async def send_text(self, chat_id: str, text: str, buttons: Buttons) -> None:
+        await self.bot.send_message(int(chat_id), text, reply_markup=_keyboard(buttons))
+
+    async def send_photos(self, chat_id: str, text: str, photos: list[str], buttons: Buttons) -> None:
+        chat, markup = int(chat_id), _keyboard(buttons)
+        if len(photos) == 1:
+            await self.bot.send_photo(chat, await self._media(photos[0]), caption=text, reply_markup=markup)
+            return
+        media = [InputMediaPhoto(media=await self._media(url), caption=text if i == 0 else None)
+                 for i, url in enumerate(photos)]
+        await self.bot.send_media_group(chat, media)
+        if markup is not None:  # an album cannot carry buttons
+            await self.bot.send_message(chat, "请选择：", reply_markup=markup)
 
 
 class Notifier:
-    def __init__(self, *, bot: Bot, hub: HubClient, engine: Engine, config: NotifierConfig | None = None,
-                 fetch_media: MediaFetcher | None = None, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, *, bot: Bot | None = None, hub: HubClient, engine: Engine,
+                 config: NotifierConfig | None = None, fetch_media: MediaFetcher | None = None,
+                 clock: Callable[[], float] = time.monotonic, sink: Sink | None = None,
+                 chats: Iterable[str] | None = None, extra_fanout: ExtraFanout | None = None):
+        """`bot` (Telegram) or `sink` (anything else) receives the messages. `chats`: deliver only to these
+        chat ids; other chats' messages stay pending for the notifier that serves them. `extra_fanout`: more
+        recipients per batch beyond the subscribers (the staff alerts, bot/staff/alerts.py)."""
+        if bot is None and sink is None:
+            raise ValueError("Notifier needs a bot or a sink")
         self.bot, self.hub, self.engine = bot, hub, engine
+        self.sink: Sink = sink if sink is not None else TelegramSink(bot, self._media)
+        self.chats = frozenset(map(str, chats)) if chats is not None else None
+        self.extra_fanout = extra_fanout
         self.config = config or NotifierConfig()
         self.outbox = Outbox(engine, cursor=self.config.cursor)
         self.tz = ZoneInfo(self.config.timezone)
@@ -168,15 +216,20 @@ class Notifier:
         if not updates:
             return 0
         merged_into = await self._merge_targets(updates)
-        new = await asyncio.to_thread(self._queue_batch, updates, merged_into, after)
+        extra = await self.extra_fanout(updates) if self.extra_fanout is not None else []
+        new = await asyncio.to_thread(self._queue_batch, updates, merged_into, after, extra)
         log.debug("read %d hub update(s) after %d: %d new message(s)", len(updates), after, new)
         self._add(await asyncio.to_thread(self.outbox.pending, self._loaded_id))
         return len(updates)
 
-    def _queue_batch(self, updates: list[Update], merged_into: dict[int, str], after: int) -> int:
+    def _queue_batch(self, updates: list[Update], merged_into: dict[int, str], after: int,
+                     extra: list[tuple[Update, str, dict]] = ()) -> int:
         """One transaction: the batch's outbox rows and the cursor past it (run in a worker thread)."""
         with Session(self.engine) as s, s.begin():
-            rows = []
+            # the extra fan-out's rows first: one row per (update, chat), so they win over a subscriber row
+            rows = [dict(update_id=u.update_id, chat_id=str(chat), case_id=u.service_request_id, payload=payload,
+                         hub_time=_utc(u.updated_datetime)) for u, chat, payload in extra]
+            taken = {(r["update_id"], r["chat_id"]) for r in rows}
             for u in updates:
                 payload = messages.render(u, self.tz)
                 chats = subscriptions.subscribers(u.service_request_id, session=s)
@@ -188,7 +241,7 @@ class Notifier:
                     continue
                 hub_time = _utc(u.updated_datetime)
                 rows += [dict(update_id=u.update_id, chat_id=chat, case_id=u.service_request_id, payload=payload,
-                              hub_time=hub_time) for chat in chats]
+                              hub_time=hub_time) for chat in chats if (u.update_id, chat) not in taken]
             new = 0
             for i in range(0, max(len(rows), 1), INSERT_CHUNK):
                 last = i + INSERT_CHUNK >= len(rows)
@@ -257,6 +310,8 @@ class Notifier:
             if item.id <= self._loaded_id:
                 continue
             self._loaded_id = max(self._loaded_id, item.id)
+            if self.chats is not None and item.chat_id not in self.chats:
+                continue
             q = self._queues.setdefault(item.chat_id, collections.deque())
             q.append(item)
             if len(q) == 1 and item.chat_id not in self._inflight:
@@ -373,19 +428,12 @@ class Notifier:
         return at
 
     async def _deliver(self, item: Item) -> None:
-        p, chat = item.payload, int(item.chat_id)
-        markup = _keyboard(p.get("buttons") or [])
-        photos = p.get("photos") or []
-        if not photos:
-            await self.bot.send_message(chat, p["text"], reply_markup=markup)
-        elif len(photos) == 1:
-            await self.bot.send_photo(chat, await self._media(photos[0]), caption=p["text"], reply_markup=markup)
+        p = item.payload
+        photos, buttons = p.get("photos") or [], p.get("buttons") or []
+        if photos:
+            await self.sink.send_photos(item.chat_id, p["text"], photos, buttons)
         else:
-            media = [InputMediaPhoto(media=await self._media(url), caption=p["text"] if i == 0 else None)
-                     for i, url in enumerate(photos)]
-            await self.bot.send_media_group(chat, media)
-            if markup is not None:  # an album cannot carry buttons
-                await self.bot.send_message(chat, "请选择：", reply_markup=markup)
+            await self.sink.send_text(item.chat_id, p["text"], buttons)
 
     async def _media(self, url: str):
         if not self.config.upload_media:

@@ -17,14 +17,10 @@ from bot.messages import RATE_PREFIX, parse_rating
 from hub.client import Conflict, Forbidden, HubClient, HubError
 
 log = logging.getLogger("citybot.bot.rating")
-router = Router(name="rating")
-
-
 def telegram_account_id(user_id: int) -> str:
     return f"tg:{user_id}"
 
 
-@router.callback_query(F.data.startswith(f"{RATE_PREFIX}:"))
 async def on_rating(query: CallbackQuery, hub: HubClient,
                     account_id_for: Callable[[int], str] = telegram_account_id) -> None:
     parsed = parse_rating(query.data or "")
@@ -47,3 +43,10 @@ async def on_rating(query: CallbackQuery, hub: HubClient,
     await query.answer(f"感谢您的评价：{stars}分！")
     if query.message is not None:  # the buttons go away once used
         await query.message.edit_reply_markup(reply_markup=None)
+
+
+def make_router() -> Router:
+    """A fresh Router per Dispatcher (aiogram lets a Router join only one)."""
+    router = Router(name="rating")
+    router.callback_query.register(on_rating, F.data.startswith(f"{RATE_PREFIX}:"))
+    return router

@@ -19,6 +19,9 @@ COMMAND_MODULES = (
     "actions.cli",
     "hotline.cli",
     "bot.cli",
+    "bot.staff.cli",
+    "bot.terminal",
+    "hub.staff_cli",
 )
 
 

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     duplicate_window_hours: float = 72.0
     hub_auto_dispatch: bool = Field(True, description="Dispatch a new case at once to its catalogue department")
     hub_sweep_interval_s: float = Field(60.0, description="Seconds between overdue sweeps inside the hub; 0 = off")
+    hub_escalate_after_hours: float = Field(
+        4.0, ge=0, description="Working hours a case may stay overdue (after being marked, or after its last "
+                               "escalation) before the sweep escalates it one level up; 0 = never automatically")
 
     # -- clients of the hub -------------------------------------------------------------------------------
     hub_url: str = Field("http://127.0.0.1:8311", description="Base URL of the hub the bot files to")
@@ -58,12 +61,16 @@ class Settings(BaseSettings):
     models_dir: Path = Field(ROOT / "models")
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_venv: Path = Field(ROOT / ".venv-rasa")
+    actions_url: str = Field("http://127.0.0.1:5055",
+                             description="The action server `citybot run` starts and points Rasa at")
 
     # -- citybot's own state (bot, notifier, hotline ingestion) ------------------------------------------
     database_url: str = Field("", description="citybot's own database; default sqlite:///<var_dir>/citybot.db")
     phone_hash_salt: str = Field("citybot-dev-salt", description="Secret salt for hashing callers' phone numbers")
     hotline_quarantine_file: Path = Field(ROOT / "var" / "hotline" / "quarantine.jsonl")
     hotline_concurrency: int = Field(8, description="Calls filed to the hub at once during ingestion")
+    hotline_nlu_workers: int = Field(1, ge=1, description="NLU worker processes (~1 GB each) classifying calls "
+                                     "during ingestion; more only helps with cores to spare")
 
     # -- Telegram bot and progress notifier ---------------------------------------------------------------
     telegram_bot_token: str = Field("", description="Bot API token from @BotFather; empty = the bot is off")
@@ -80,6 +87,34 @@ class Settings(BaseSettings):
         3.0, description="Seconds an update waits before fan-out, so the filer's subscription is recorded first")
     notifier_upload_media: bool = Field(
         True, description="Fetch result photos from the hub and upload them (else pass the URLs to Telegram)")
+    # the citizen bot (`citybot bot`): webhook mode when telegram_webhook_url is set, else long polling
+    telegram_webhook_url: str = Field("", description="Public HTTPS URL Telegram posts updates to; empty = polling")
+    telegram_webhook_secret: str = Field(
+        "", description="Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token; required in webhook mode")
+    telegram_webhook_host: str = Field("0.0.0.0", description="Where the webhook server listens (webhook mode only)")
+    telegram_webhook_port: int = Field(8080, description="Port of the webhook server")
+    telegram_webhook_path: str = Field("/telegram/webhook", description="Path of the webhook endpoint")
+    telegram_rate_limit_count: int = Field(20, description="Messages one citizen may send per window")
+    telegram_rate_limit_window_s: float = Field(60.0, description="The per-citizen rate-limit window, in seconds")
+    telegram_max_text_chars: int = Field(1000, description="Longest text (or photo caption) passed to the dialogue")
+    telegram_album_wait_s: float = Field(1.0, description="Seconds of quiet that close a photo album (media group)")
+    telegram_location_carry_s: float = Field(
+        600.0, description="A location shared outside a report rides along with the citizen's next message "
+                           "within this many seconds")
+    redis_url: str = Field("", description="Redis for aiogram's FSM storage (e.g. redis://redis:6379/0); empty = memory")
+
+    # -- staff in Telegram (bot/staff) --------------------------------------------------------------------
+    staff_chats: str = Field(
+        "", description="Staff group chats by level, '市:-1001,区:-1002,街道:-1003' (level:chat id); overdue alerts "
+                        "go there and staff commands work there (and in private chats) for staff users")
+    staff_users: str = Field(
+        "", description="Staff users seeded at bot start-up when not yet in the table, "
+                        "'telegram_user_id:role:level:department:name,...' (department empty = all)")
+
+    # -- terminal chat (`citybot chat`; what `citybot run` opens when there is no Telegram token) ---------
+    terminal_chat: bool = Field(True, description="`citybot run` without a Telegram token opens the terminal chat")
+    terminal_chat_id: int = Field(
+        10000, description="The terminal chat's sender/chat id (its cases are filed as account tg:<id>)")
 
     @property
     def resolved_database_url(self) -> str:

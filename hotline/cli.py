@@ -19,9 +19,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="hotline export files (.jsonl or .csv)")
     p.add_argument("--dry-run", action="store_true",
                    help="file nothing; print one JSON line per call: call_id, category, subcategory, confidence, "
-                        "location, action (file|link|refer|quarantine)")
+                        "location, action (file|link|refer|quarantine; fail where a real run would fail). Asks "
+                        "the hub for duplicates without filing when it is reachable, else says file")
     p.add_argument("--quarantine", metavar="PATH", help="quarantine JSONL (default: settings.hotline_quarantine_file)")
     p.add_argument("--concurrency", type=int, metavar="N", help="calls filed at once (default: settings.hotline_concurrency)")
+    p.add_argument("--nlu-workers", type=int, metavar="N",
+                   help="NLU worker processes, ~1 GB each (default: settings.hotline_nlu_workers)")
     p.add_argument("--model", metavar="PATH", help="trained NLU model (default: <models_dir>/citybot.tar.gz)")
     p.add_argument("--database-url", help="citybot's database (default: settings.resolved_database_url)")
     p.add_argument("--hub-url", help="hub base URL (default: settings.hub_url)")
@@ -41,9 +44,10 @@ def _run(args: argparse.Namespace) -> int:
     if missing:
         print(f"citybot ingest: no such file: {', '.join(missing)}", file=sys.stderr)
         return EXIT_CANNOT_RUN
-    if args.concurrency is not None and args.concurrency < 1:
-        print("citybot ingest: --concurrency must be at least 1", file=sys.stderr)
-        return EXIT_CANNOT_RUN
+    for option in ("concurrency", "nlu_workers"):
+        if getattr(args, option) is not None and getattr(args, option) < 1:
+            print(f"citybot ingest: --{option.replace('_', '-')} must be at least 1", file=sys.stderr)
+            return EXIT_CANNOT_RUN
     return asyncio.run(_ingest(args))
 
 
@@ -58,7 +62,7 @@ async def _ingest(args: argparse.Namespace) -> int:
     from hotline.quarantine import Quarantine
     from hotline.state import IngestState
     from hub.client import HubClient
-    from nlu.client import NLUClient, NLUError
+    from nlu.client import NLUError, start_nlu
 
     log = logging.getLogger("citybot.hotline")
     settings = get_settings()
@@ -74,8 +78,9 @@ async def _ingest(args: argparse.Namespace) -> int:
             return EXIT_CANNOT_RUN
         state = IngestState(engine)
     try:
-        nlu = await NLUClient.start(Path(args.model) if args.model else settings.models_dir / "citybot.tar.gz",
-                                    settings.rasa_venv)
+        nlu = await start_nlu(args.nlu_workers or settings.hotline_nlu_workers,
+                              Path(args.model) if args.model else settings.models_dir / "citybot.tar.gz",
+                              settings.rasa_venv)
     except NLUError as exc:
         print(f"citybot ingest: the NLU is not available: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN

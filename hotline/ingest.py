@@ -229,6 +229,8 @@ class Ingestor:
             category=cat.get("category") or OTHER, subcategory=cat.get("subcategory"),
             confidence=cat.get("confidence"), referral=cat.get("referral"), phone_hash=phone_hash,
         )
+        if "error" in parse:  # the NLU could not parse this one text: not a bad record, retried next run
+            return self._fail(row, f"NLU: {parse['error']}", cat, location)
         if not _files(parse):
             row.outcome = "referred"
             self._emit(record.call_id, cat, location, "refer")
@@ -241,20 +243,24 @@ class Ingestor:
         except HubDown:
             raise
         except Exception as exc:  # a rejection by the hub (4xx) or an unexpected answer: counted, retried next run
-            row.outcome, row.reason = "failed", mask(str(exc))[:1000]
-            log.warning("call %s not filed: %s", record.call_id, row.reason)
-            return self._count_and_record(row)
+            return self._fail(row, str(exc), cat, location)
         duplicate_of = getattr(created, "duplicate_of", None)
         row.outcome = "linked" if duplicate_of else "filed"
         row.case_id = getattr(created, "id", None)
         self._emit(record.call_id, cat, location, "link" if duplicate_of else "file")
         self._count_and_record(row)
 
+    def _fail(self, row: HotlineCall, reason: str, cat: dict, location) -> None:
+        row.outcome, row.reason = "failed", mask(reason)[:1000]
+        log.warning("call %s not filed: %s", row.call_id, row.reason)
+        self._emit(row.call_id, cat, location, "fail", reason=row.reason)
+        self._count_and_record(row)
+
     async def _file(self, record, text, cat, location, phone_hash):
         from hub.client import HubUnavailable
 
         if self.opt.dry_run and not self._hub_dry_run:
-            return None  # the hub cannot check for a duplicate without filing: report `file`
+            return None  # no hub that can check for a duplicate without filing: report `file`
         kwargs: dict[str, Any] = dict(
             service_code=cat["service_code"],
             description=mask(text)[:MAX_DESCRIPTION],
@@ -271,6 +277,12 @@ class Ingestor:
                 try:
                     return await self.hub.create_request(**kwargs)
                 except HubUnavailable as exc:
+                    if self.opt.dry_run:  # a dry run does not wait for the hub: it goes on offline
+                        if self._hub_dry_run:
+                            self._hub_dry_run = False
+                            log.warning("hub unreachable (%s): dry run goes on without the duplicate check; "
+                                        "fileable calls are reported as `file`", exc)
+                        return None
                     if waited >= self.opt.max_outage_s:
                         raise HubDown(f"hub unreachable for {waited:.0f}s: {exc}") from exc
                     log.warning("hub unreachable (%s); pausing %.0fs before retrying call %s", exc, delay,

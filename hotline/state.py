@@ -54,14 +54,30 @@ class IngestState:
         self._pending[row.call_id] = row
 
     def flush(self) -> int:
-        """Write the pending rows in one transaction; returns how many."""
+        """Write the pending rows in one transaction and one multi-row upsert (insert, or update on call_id);
+        returns how many."""
         if not self._pending:
             return 0
         rows, self._pending = list(self._pending.values()), {}
-        with Session(self.engine) as session:
-            for row in rows:
-                session.merge(row)
-            session.commit()
+        table = HotlineCall.__table__
+        dialect = self.engine.dialect.name
+        if dialect not in ("sqlite", "postgresql"):
+            with Session(self.engine) as session:
+                for row in rows:
+                    session.merge(row)
+                session.commit()
+            return len(rows)
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert
+        stmt = insert(table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c.call_id],
+            set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name != "call_id"})
+        columns = [c.name for c in table.columns]
+        with self.engine.begin() as conn:
+            conn.execute(stmt, [{name: getattr(row, name) for name in columns} for row in rows])
         return len(rows)
 
     def by_phone_hash(self, phone_hash: str) -> list[HotlineCall]:

@@ -39,7 +39,8 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], dt.datet
     db.create_all()
     hub = Hub(db, Services.build(catalogue.load(settings.categories_file)), WorkClock.from_settings(settings),
               clock=clock, auto_dispatch=settings.hub_auto_dispatch,
-              duplicate_radius_m=settings.duplicate_radius_m, duplicate_window_hours=settings.duplicate_window_hours)
+              duplicate_radius_m=settings.duplicate_radius_m, duplicate_window_hours=settings.duplicate_window_hours,
+              escalate_after_hours=settings.hub_escalate_after_hours)
     interval = settings.hub_sweep_interval_s if sweep_interval_s is None else sweep_interval_s
 
     @contextlib.asynccontextmanager
@@ -76,7 +77,7 @@ async def _sweeper(hub: Hub, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            await run_in_threadpool(hub.sweep_overdue)
+            await run_in_threadpool(hub.sweep)  # overdue marking and automatic escalation
         except Exception:  # keep sweeping; the next round retries
             log.exception("overdue sweep failed")
 

@@ -90,13 +90,18 @@ class Principal:
     name: str
 
 
+SYSTEM = Principal("system")  # the hub itself (automatic escalation)
+
+
 class Hub:
     def __init__(self, db: Database, services: Services, workclock: WorkClock, *,
                  clock: Callable[[], dt.datetime] | None = None, auto_dispatch: bool = True,
-                 duplicate_radius_m: float = 100.0, duplicate_window_hours: float = 72.0):
+                 duplicate_radius_m: float = 100.0, duplicate_window_hours: float = 72.0,
+                 escalate_after_hours: float = 4.0):
         self.db, self.services, self.workclock = db, services, workclock
         self.clock = clock or (lambda: dt.datetime.now(UTC))
         self.auto_dispatch = auto_dispatch
+        self.escalate_after_hours = escalate_after_hours  # working hours; 0 = no automatic escalation
         self.duplicate_radius_m, self.duplicate_window_hours = duplicate_radius_m, duplicate_window_hours
 
     def now(self) -> dt.datetime:
@@ -112,9 +117,7 @@ class Hub:
 
         The hot path: Core statements on one connection (no ORM objects), one serialized transaction.
         """
-        sub = self.services.get(f.service_code)
-        if sub is None:
-            raise CaseError(f"service_code {f.service_code!r} not found")
+        sub = self._service(f)
         now = self.now()
         now_db = to_db(now)
         address_norm = normalise_address(f.address)
@@ -123,25 +126,59 @@ class Hub:
                 existing = store.case_row_by_external_id(f.channel, f.external_id, session=conn)
                 if existing is not None:
                     return SimpleNamespace(**existing), False
-            original = find_duplicate(
-                session=conn, service_code=sub.code, lat=f.lat, long=f.long, address_norm=address_norm,
-                since=now_db - dt.timedelta(hours=self.duplicate_window_hours), radius_m=self.duplicate_radius_m)
+            original = self._original(f, sub, address_norm, now_db, conn)
             case_id = store.next_case_id(now.astimezone(self.workclock.tz).date(), session=conn)
-            case = SimpleNamespace(
-                **vars(f), id=case_id, token=str(uuid.uuid4()), address_norm=address_norm, state=lc.RECEIVED,
-                status_notes=lc.note(lc.RECEIVED), service_name=sub.name, group=sub.category, level=sub.level,
-                priority="normal", agency_responsible=None, duplicate_of=None, requested_at=now_db,
-                updated_at=now_db, dispatched_at=None, expected_at=None, resolved_at=None, closed_at=None,
-                overdue_marked_at=None, result_media_urls=[], rating=None, rating_comment=None)
-            updates = [store.update_row(case, lc.RECEIVED, case.status_notes, now_db, media_url=f.media_url)]
-            if original is not None:
-                self._enter(case, lc.DUPLICATE, now, duplicate_of=original)
-                updates.append(store.update_row(case, lc.DUPLICATE, case.status_notes, now_db))
-            elif self.auto_dispatch:
-                self._enter(case, lc.DISPATCHED, now, department=sub.department)
-                updates.append(store.update_row(case, lc.DISPATCHED, case.status_notes, now_db))
+            case, updates = self._draft(f, sub, case_id, address_norm, original, now)
             store.insert_case(vars(case), updates, session=conn)
             return case, True
+
+    def preview(self, f: Filing) -> tuple[SimpleNamespace, bool]:
+        """What `file` would answer, creating nothing (a dry run): (the existing case, False) for a re-filed
+        channel+external_id, else (the case as it would be filed, with id and token None, True). Same checks,
+        same duplicate rule; a read, so it takes no write lock."""
+        sub = self._service(f)
+        now = self.now()
+        address_norm = normalise_address(f.address)
+        with self.db.engine.connect() as conn:
+            if f.external_id:
+                existing = store.case_row_by_external_id(f.channel, f.external_id, session=conn)
+                if existing is not None:
+                    return SimpleNamespace(**existing), False
+            original = self._original(f, sub, address_norm, to_db(now), conn)
+        case, _ = self._draft(f, sub, None, address_norm, original, now)
+        case.token = None
+        return case, True
+
+    def _service(self, f: Filing):
+        sub = self.services.get(f.service_code)
+        if sub is None:
+            raise CaseError(f"service_code {f.service_code!r} not found")
+        return sub
+
+    def _original(self, f: Filing, sub, address_norm: str | None, now_db: dt.datetime, conn) -> str | None:
+        """The open case this filing duplicates (same 小类, same place, within the window), if any."""
+        return find_duplicate(
+            session=conn, service_code=sub.code, lat=f.lat, long=f.long, address_norm=address_norm,
+            since=now_db - dt.timedelta(hours=self.duplicate_window_hours), radius_m=self.duplicate_radius_m)
+
+    def _draft(self, f: Filing, sub, case_id: str | None, address_norm: str | None, original: str | None,
+               now: dt.datetime) -> tuple[SimpleNamespace, list[dict]]:
+        """The new case and its first update rows: received, then duplicate or (auto) dispatched."""
+        now_db = to_db(now)
+        case = SimpleNamespace(
+            **vars(f), id=case_id, token=str(uuid.uuid4()), address_norm=address_norm, state=lc.RECEIVED,
+            status_notes=lc.note(lc.RECEIVED), service_name=sub.name, group=sub.category, level=sub.level,
+            priority="normal", agency_responsible=None, duplicate_of=None, requested_at=now_db,
+            updated_at=now_db, dispatched_at=None, expected_at=None, resolved_at=None, closed_at=None,
+            overdue_marked_at=None, result_media_urls=[], rating=None, rating_comment=None)
+        updates = [store.update_row(case, lc.RECEIVED, case.status_notes, now_db, media_url=f.media_url)]
+        if original is not None:
+            self._enter(case, lc.DUPLICATE, now, duplicate_of=original)
+            updates.append(store.update_row(case, lc.DUPLICATE, case.status_notes, now_db))
+        elif self.auto_dispatch:
+            self._enter(case, lc.DISPATCHED, now, department=sub.department)
+            updates.append(store.update_row(case, lc.DISPATCHED, case.status_notes, now_db))
+        return case, updates
 
     # -- transitions ---------------------------------------------------------------------------------------------
     def _enter(self, case: Case, target: str, now: dt.datetime, *, note: str = "", department: str | None = None,
@@ -243,14 +280,22 @@ class Hub:
             level_i, prio_i = LEVELS.index(case.level), lc.PRIORITIES.index(case.priority)
             if level_i == len(LEVELS) - 1 and prio_i == len(lc.PRIORITIES) - 1:
                 raise Conflict(f"case {case.id} is already at the top level and priority")
-            case.level = LEVELS[min(level_i + 1, len(LEVELS) - 1)]
-            case.priority = lc.PRIORITIES[min(prio_i + 1, len(lc.PRIORITIES) - 1)]
-            case.updated_at = to_db(now)
-            notes = lc.note(lc.ESCALATED) + f"（{case.level}级，{case.priority}）" + (f"：{reason}" if reason else "")
-            case.status_notes = notes
-            store.add_update(case, lc.ESCALATED, notes, to_db(now), session=s)
+            self._raise_level(case, now, s, reason)
 
         return self._act(case_id, principal, "escalate", actor=actor, reason=reason, check=check, apply=apply)
+
+    @staticmethod
+    def _raise_level(case: Case, now: dt.datetime, s, reason: str) -> None:
+        """One step up: level 街道→区→市 and priority normal→high→urgent (each capped), one `escalated` update."""
+        from citybot.catalogue import LEVELS
+
+        level_i, prio_i = LEVELS.index(case.level), lc.PRIORITIES.index(case.priority)
+        case.level = LEVELS[min(level_i + 1, len(LEVELS) - 1)]
+        case.priority = lc.PRIORITIES[min(prio_i + 1, len(lc.PRIORITIES) - 1)]
+        case.updated_at = to_db(now)
+        notes = lc.note(lc.ESCALATED) + f"（{case.level}级，{case.priority}）" + (f"：{reason}" if reason else "")
+        case.status_notes = notes
+        store.add_update(case, lc.ESCALATED, notes, to_db(now), session=s)
 
     def merge(self, case_id: str, into_id: str, principal: Principal, *, actor: str = "", note: str = "",
               check=None) -> Case:
@@ -284,10 +329,20 @@ class Hub:
 
     # -- overdue -------------------------------------------------------------------------------------------------
     def sweep_overdue(self) -> list[str]:
-        """Mark newly overdue cases: exactly one `overdue` update per case and dispatch period. Returns their ids."""
+        """Run the sweep (see `sweep`); returns the ids of the newly overdue cases."""
+        return self.sweep()["newly_overdue"]
+
+    def sweep(self) -> dict[str, list[str]]:
+        """One serialized write transaction, so concurrent sweeps (threads or processes) never act twice:
+        1. automatic escalation: a case still overdue `escalate_after_hours` working hours after it was marked
+           overdue or last escalated (whichever is later) goes one level up (街道→区→市; never past 市, so at
+           most once per level), with an `escalated` update and an audit row by "system";
+        2. marking: exactly one `overdue` update per newly overdue case and dispatch period.
+        Returns {"newly_overdue": [ids], "escalated": [ids]}."""
         now = self.now()
         now_db = to_db(now)
         with self.db.write() as s:
+            escalated = self._auto_escalate(now, s)
             cases = store.due_unmarked(now_db, sorted(lc.ACTIVE_STATES), session=s)
             for case in cases:
                 case.overdue_marked_at = now_db
@@ -295,7 +350,34 @@ class Hub:
             ids = [c.id for c in cases]
         if ids:
             log.info("overdue sweep marked %d case(s): %s", len(ids), ", ".join(ids[:20]))
-        return ids
+        if escalated:
+            log.info("overdue sweep escalated %d case(s): %s", len(escalated), ", ".join(escalated[:20]))
+        return {"newly_overdue": ids, "escalated": escalated}
+
+    def escalation_reason(self) -> str:
+        return f"超过处置时限{self.escalate_after_hours:g}个工作小时仍未办结，按超期督办规则自动升级"
+
+    def _auto_escalate(self, now: dt.datetime, s) -> list[str]:
+        from citybot.catalogue import LEVELS
+
+        hours = self.escalate_after_hours
+        if hours <= 0:
+            return []
+        now_db = to_db(now)
+        cases = store.marked_overdue_below(LEVELS[-1], sorted(lc.ACTIVE_STATES), session=s)
+        last = store.last_event_at([c.id for c in cases], lc.ESCALATED, session=s)
+        reason, out = self.escalation_reason(), []
+        for case in cases:
+            anchor = max(filter(None, (case.overdue_marked_at, last.get(case.id))))
+            if now_db < to_db(self.workclock.add_working(anchor, hours * 3600)):
+                continue
+            old = case.level
+            self._raise_level(case, now, s, reason)
+            store.add_audit(case.id, now_db, session=s, principal=SYSTEM.name, action="escalate", actor="system",
+                            reason=reason, detail={"rule": "auto_escalate", "after_working_hours": hours,
+                                                   "from": old, "to": case.level})
+            out.append(case.id)
+        return out
 
     def overdue(self) -> list[Case]:
         with self.db.read() as s:
@@ -310,10 +392,13 @@ class Hub:
             raise NotFound(f"service_request_id {case_id} not found")
         return case
 
-    def stats(self, since: dt.datetime | None) -> dict:
+    def stats(self, since: dt.datetime | None, *, visible: Callable[[Case], bool] | None = None) -> dict:
+        """Figures over the cases filed since `since` (all when None) for which `visible(case)` holds."""
         now_db = to_db(self.now())
         with self.db.read() as s:
             cases = store.cases_since(to_db(since) if since else None, session=s)
+        if visible is not None:
+            cases = [c for c in cases if visible(c)]
         by_group: dict[str, Counter] = {}
         for c in cases:
             by_group.setdefault(c.group, Counter())[c.state] += 1

@@ -12,7 +12,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--database-url", help="database URL (default: settings.resolved_hub_database_url)")
     p.add_argument("--sweep-interval", type=float, help="seconds between overdue sweeps; 0 = off "
                                                          "(default: settings.hub_sweep_interval_s)")
-    p.add_argument("--sweep-once", action="store_true", help="run one overdue sweep, print the ids and exit")
+    p.add_argument("--sweep-once", action="store_true",
+                   help="run one overdue sweep (marking and automatic escalation), print the ids and exit")
     p.set_defaults(func=_run)
 
 
@@ -33,7 +34,7 @@ def _run(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update=updates)
     app = create_app(settings, sweep_interval_s=args.sweep_interval)
     if args.sweep_once:
-        print(json.dumps({"newly_overdue": app.state.hub.sweep_overdue()}))
+        print(json.dumps(app.state.hub.sweep()))  # {"newly_overdue": [...], "escalated": [...]}
         return 0
     uvicorn.run(app, host=settings.hub_host, port=settings.hub_port, log_config=None, access_log=False)
     return 0

@@ -143,6 +143,7 @@ class CreatedRequest:
     agency_responsible: str | None = None
     expected_datetime: dt.datetime | None = None
     state: str | None = None
+    dry_run: bool = False  # an answer to create_request(dry_run=True): nothing was created
 
     @property
     def id(self) -> str | None:
@@ -151,7 +152,8 @@ class CreatedRequest:
     @classmethod
     def from_api(cls, d: Mapping) -> CreatedRequest:
         return cls(d.get("service_request_id"), d.get("token"), d.get("service_notice"), d.get("account_id"),
-                   d.get("duplicate_of"), d.get("agency_responsible"), _time(d.get("expected_datetime")), d.get("state"))
+                   d.get("duplicate_of"), d.get("agency_responsible"), _time(d.get("expected_datetime")), d.get("state"),
+                   d.get("dry_run") is True)
 
 
 @dataclass(frozen=True)
@@ -254,9 +256,12 @@ class HubClient:
                              account_id: str | None = None, device_id: str | None = None, channel: str | None = None,
                              external_id: str | None = None, attributes: Mapping[str, Any] | None = None,
                              first_name: str | None = None, last_name: str | None = None, phone: str | None = None,
-                             email: str | None = None) -> CreatedRequest:
+                             email: str | None = None, dry_run: bool = False) -> CreatedRequest:
         """File a case. Open311 takes one media_url: the first is sent as media_url and any further ones
-        are added as comments (citybot extension) once the case exists."""
+        are added as comments (citybot extension) once the case exists.
+
+        `dry_run`: the hub checks the filing and its duplicate rule and creates nothing; the answer says what a real
+        create would give (`dry_run` True; `service_request_id` None for a new case, else the existing one's)."""
         media = list(media_urls)
         data = self._key({"service_code": service_code, "description": description, "lat": lat, "long": long,
                           "address_string": address, "media_url": media[0] if media else None,
@@ -265,10 +270,12 @@ class HubClient:
                           "phone": phone, "email": email})
         for key, value in (attributes or {}).items():
             data[f"attribute[{key}]"] = str(value)
+        if dry_run:
+            data["dry_run"] = "true"
         status, body = await self._request("POST", "/open311/v2/requests.json", data=data, with_status=True)
         created = CreatedRequest.from_api(body[0] if isinstance(body, list) and body else {})
         # 201: a new case (citybot's hub answers 200 when an external_id re-filing returned an existing case).
-        if created.service_request_id and account_id and len(media) > 1 and status == 201:
+        if created.service_request_id and account_id and len(media) > 1 and status == 201 and not dry_run:
             for extra in media[1:]:
                 await self.comment(created.service_request_id, account_id=account_id, media_url=extra)
         return created
@@ -366,15 +373,22 @@ class HubClient:
     async def case_detail(self, service_request_id: str) -> dict:
         return await self._request("GET", f"/staff/v1/requests/{service_request_id}", headers=self._staff())
 
+    async def find(self, q: str, limit: int = 20) -> list[dict]:
+        """Staff search: cases whose description or address contains `q` (case-insensitive), newest first."""
+        return await self._request("GET", "/staff/v1/requests", params={"q": q, "limit": limit}, headers=self._staff())
+
     async def overdue(self) -> list[dict]:
         return await self._request("GET", "/staff/v1/overdue", headers=self._staff())
 
     async def sweep_overdue(self) -> list[str]:
         return (await self._staff_post("overdue/sweep", {}))["newly_overdue"]
 
-    async def stats(self, since: dt.datetime | str | None = None) -> dict:
-        params = {"since": since.isoformat() if isinstance(since, dt.datetime) else since} if since else None
-        return await self._request("GET", "/staff/v1/stats", params=params, headers=self._staff())
+    async def stats(self, since: dt.datetime | str | None = None, *, level: str | None = None,
+                    department: str | None = None) -> dict:
+        """The hub's figures; `level`/`department` narrow them to what staff of that scope see."""
+        params = {"since": since.isoformat() if isinstance(since, dt.datetime) else since} if since else {}
+        params.update({k: v for k, v in (("level", level), ("department", department)) if v})
+        return await self._request("GET", "/staff/v1/stats", params=params or None, headers=self._staff())
 
 
 def _error_list(resp: httpx.Response) -> list[dict]:

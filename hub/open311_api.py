@@ -111,6 +111,16 @@ def url(value: str | None, name: str) -> str | None:
     return value
 
 
+def flag(form: dict[str, str], name: str) -> bool:
+    """An optional boolean form field: true/1/yes or false/0/no/empty (absent: false)."""
+    value = (form.get(name) or "").strip().lower()
+    if value in ("", "false", "0", "no"):
+        return False
+    if value in ("true", "1", "yes"):
+        return True
+    raise Open311Error(400, f"{name} must be true or false")
+
+
 def parse_filing(form: dict[str, str], hub: Hub) -> Filing:
     code = text(form, "service_code", required=True)
     if hub.services.get(code) is None:
@@ -214,7 +224,15 @@ async def post_request(request: Request, fmt: str) -> Response:
     form = await read_form(request)
     check_api_key(request, form)
     hub = _hub(request)
+    dry_run = flag(form, "dry_run")
     filing = parse_filing(form, hub)
+    if dry_run:
+        # Validated as a real create, duplicate rule applied, nothing written: what a real create would answer,
+        # marked dry_run, with service_request_id null when it would be a new case (docs/hub.md).
+        case, new = hub.preview(filing) if hub.db.is_sqlite else await run_in_threadpool(hub.preview, filing)
+        tz = request.app.state.tz
+        return render([{**created_dict(case, tz=tz), "dry_run": True, "new": new, "service_code": case.service_code,
+                        "service_name": case.service_name, "level": case.level}], fmt, "service_requests", 200)
     if hub.db.is_sqlite:
         # SQLite writes are serialized and take about a millisecond: running them on the loop beats a thread hop.
         case, created = hub.file(filing)

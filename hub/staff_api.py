@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from hub import lifecycle as lc
 from hub import store
+from citybot.catalogue import LEVELS
 from hub.auth import Staff, staff_may
 from hub.cases import Forbidden, Hub, Principal, check_id, to_db
 from hub.open311 import Open311Error, audit_dict, render, staff_case_dict, update_dict
@@ -209,13 +210,59 @@ async def overdue(request: Request, staff: Staff = Depends(current_staff)):
 @router.post("/overdue/sweep")
 async def sweep(request: Request, staff: Staff = Depends(current_staff)):
     _require_global(staff, "sweep")
-    ids = await run_in_threadpool(_hub(request).sweep_overdue)
-    return render({"newly_overdue": ids}, "json", "sweep")
+    result = await run_in_threadpool(_hub(request).sweep)
+    return render(result, "json", "sweep")
 
 
 @router.get("/stats")
 async def stats(request: Request, staff: Staff = Depends(current_staff)):
+    """Figures over the cases the caller may read, optionally narrowed to a scope: `level` (cases at or below
+    it, as a staff member of that level sees them) and `department` (cases assigned to it)."""
     tz = request.app.state.tz
     since = parse_time(request.query_params.get("since"), "since", tz)
-    data = await run_in_threadpool(_hub(request).stats, since)
+    level = request.query_params.get("level") or None
+    department = (request.query_params.get("department") or "").strip()[:64]
+    if level is not None and level not in LEVELS:
+        raise Open311Error(400, f"level must be one of {', '.join(LEVELS)}")
+    scope = Staff("admin", level or LEVELS[-1], department)
+
+    def visible(case) -> bool:
+        return all(staff_may(who, "read", case_level=case.level, case_department=case.agency_responsible)
+                   for who in (staff, scope))
+
+    data = await run_in_threadpool(lambda: _hub(request).stats(since, visible=visible))
+    data["scope"] = {"level": level, "department": department or None}
     return render(data, "json", "stats")
+
+
+@router.get("/requests")
+async def find(request: Request, staff: Staff = Depends(current_staff)):
+    """Search: `q` is a case-insensitive substring of the description or the address; newest first, `limit`
+    1-100 (default 20); only cases the caller may read."""
+    from sqlalchemy import or_
+    from sqlmodel import select
+
+    from citybot.catalogue import LEVELS
+    from hub.models import Case
+
+    q = (request.query_params.get("q") or "").strip()
+    if not q or len(q) > 200 or "\x00" in q:
+        raise Open311Error(400, "q is required: 1-200 characters of description or address")
+    raw_limit = request.query_params.get("limit") or "20"
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 100:
+        raise Open311Error(400, "limit must be an integer from 1 to 100")
+    hub, tz = _hub(request), request.app.state.tz
+
+    def query():
+        stmt = select(Case).where(or_(Case.description.icontains(q, autoescape=True),
+                                      Case.address.icontains(q, autoescape=True)))
+        if not (staff.role == "admin" and staff.level == "市"):
+            stmt = stmt.where(Case.level.in_(LEVELS[:LEVELS.index(staff.level) + 1]))
+            if staff.department:
+                stmt = stmt.where(Case.agency_responsible == staff.department)
+        with hub.db.read() as s:
+            return list(s.exec(stmt.order_by(Case.requested_at.desc(), Case.id.desc()).limit(int(raw_limit))))
+
+    cases = await run_in_threadpool(query)
+    now_db = to_db(hub.now())
+    return render([staff_case_dict(c, tz=tz, now_db=now_db) for c in cases], "json", "requests")

@@ -134,6 +134,23 @@ def due_unmarked(now: dt.datetime, states: Sequence[str], *, session: Session) -
                              .order_by(Case.expected_at)))
 
 
+def marked_overdue_below(top_level: str, states: Sequence[str], *, session: Session) -> list[Case]:
+    """Cases in an active state marked overdue in their current dispatch period, below the top level."""
+    return list(session.exec(select(Case).where(Case.state.in_(list(states)), Case.overdue_marked_at.is_not(None),
+                                                Case.level != top_level).order_by(Case.overdue_marked_at)))
+
+
+def last_event_at(case_ids: Sequence[str], event: str, *, session: Session) -> dict[str, dt.datetime]:
+    """{case_id: time of its latest update with this event} for the given cases (absent when none)."""
+    out: dict[str, dt.datetime] = {}
+    ids = list(case_ids)
+    for i in range(0, len(ids), 500):  # SQLite's bound-variable limit
+        q = (select(CaseUpdate.case_id, func.max(CaseUpdate.created_at))
+             .where(CaseUpdate.case_id.in_(ids[i:i + 500]), CaseUpdate.event == event).group_by(CaseUpdate.case_id))
+        out.update({cid: at for cid, at in session.exec(q)})
+    return out
+
+
 def overdue_cases(now: dt.datetime, states: Sequence[str], *, session: Session, limit: int = 1000) -> list[Case]:
     return list(session.exec(select(Case).where(Case.state.in_(list(states)), Case.expected_at.is_not(None),
                                                 Case.expected_at < now).order_by(Case.expected_at).limit(limit)))

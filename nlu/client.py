@@ -2,6 +2,10 @@
 
 - `NLUClient`: one long-lived worker subprocess (`.venv-rasa/bin/python -m nlu.worker`) that holds the trained
   model in memory; JSON lines over its stdin/stdout. For hotline ingestion and `citybot classify`.
+  `parse_many` sends the texts in batches that the worker runs through the pipeline as one list (same answers,
+  several times the throughput of one message at a time).
+- `NLUPool`: several such workers (one per core) behind the same `parse` / `parse_many` / `close`;
+  `start_nlu(workers=...)` returns a plain `NLUClient` for one.
 - `RasaHTTPNLU`: a running Rasa server's `POST /model/parse` (when `rasa run --enable-api` is up anyway).
 
 Create them at startup (`await NLUClient.start()`), never at import.
@@ -27,6 +31,8 @@ class NLUError(RuntimeError):
 
 class NLUClient:
     """One NLU worker process. `parse` may be called concurrently; answers are matched by request id."""
+
+    batch_size = 50  # texts per worker request in parse_many: past ~50 the per-run overhead no longer shows
 
     def __init__(self, proc: asyncio.subprocess.Process, info: dict):
         self._proc = proc
@@ -86,13 +92,21 @@ class NLUClient:
                     future.set_exception(NLUError("the NLU worker exited"))
             self._pending.clear()
 
+    @property
+    def in_flight(self) -> int:
+        """Requests written and not yet answered (a pool sends to the least busy worker)."""
+        return len(self._pending)
+
     async def _send(self, text: str) -> asyncio.Future:
+        return await self._request({"text": text})
+
+    async def _request(self, payload: dict) -> asyncio.Future:
         if self._proc.returncode is not None or self._reader.done():
             raise NLUError("the NLU worker is not running")
         rid = next(self._ids)
         future = asyncio.get_running_loop().create_future()
         self._pending[rid] = future
-        line = json.dumps({"id": rid, "text": text}, ensure_ascii=False) + "\n"
+        line = json.dumps({"id": rid, **payload}, ensure_ascii=False) + "\n"
         async with self._write_lock:
             self._proc.stdin.write(line.encode("utf-8"))
             await self._proc.stdin.drain()
@@ -109,11 +123,23 @@ class NLUClient:
         return answer
 
     async def parse_many(self, texts: Iterable[str], timeout: float = 600.0) -> list[dict[str, Any]]:
-        """Pipelined: all requests are written before the answers are awaited (order kept)."""
-        futures = [await self._send(t) for t in texts]
-        answers = await asyncio.wait_for(asyncio.gather(*futures), timeout)
-        for answer in answers:
-            answer.pop("id", None)
+        """Answers in order, equal to `parse` of each text. Batched and pipelined: all batches are written before
+        the answers are awaited. A text the worker could not parse gets {"error": ...} in its place."""
+        texts = list(texts)
+        futures = [await self._send_batch(texts[i:i + self.batch_size])
+                   for i in range(0, len(texts), self.batch_size)]
+        return await self._collect(futures, timeout)
+
+    async def _send_batch(self, texts: list) -> asyncio.Future:
+        return await self._request({"texts": texts})
+
+    @staticmethod
+    async def _collect(futures: list[asyncio.Future], timeout: float) -> list[dict[str, Any]]:
+        answers: list[dict[str, Any]] = []
+        for batch in await asyncio.wait_for(asyncio.gather(*futures), timeout):
+            if "answers" not in batch:  # the worker refused the request as a whole
+                raise NLUError(batch.get("error") or "the NLU worker answered without answers")
+            answers.extend(batch["answers"])
         return answers
 
     async def close(self) -> None:
@@ -131,6 +157,58 @@ class NLUClient:
 
     async def __aexit__(self, *exc) -> None:
         await self.close()
+
+
+class NLUPool:
+    """Several NLU workers (e.g. one per core) with NLUClient's interface. `parse_many` spreads its batches over
+    the workers, each batch to the one with the least in flight; answers come back in order."""
+
+    def __init__(self, clients: list[NLUClient]):
+        if not clients:
+            raise ValueError("an NLU pool needs at least one worker")
+        self.clients = clients
+        self.info = {**clients[0].info, "workers": len(clients), "pids": [c.pid for c in clients]}
+
+    @classmethod
+    async def start(cls, workers: int = 2, model: Path | str | None = None, rasa_venv: Path | str | None = None,
+                    timeout: float = 180.0) -> "NLUPool":
+        started = await asyncio.gather(*(NLUClient.start(model, rasa_venv, timeout) for _ in range(max(1, workers))),
+                                       return_exceptions=True)
+        clients = [c for c in started if isinstance(c, NLUClient)]
+        errors = [e for e in started if isinstance(e, BaseException)]
+        if errors:
+            await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+            raise errors[0]
+        return cls(clients)
+
+    def _least_busy(self) -> NLUClient:
+        return min(self.clients, key=lambda c: c.in_flight)
+
+    async def parse(self, text: str, timeout: float = 30.0) -> dict[str, Any]:
+        return await self._least_busy().parse(text, timeout)
+
+    async def parse_many(self, texts: Iterable[str], timeout: float = 600.0) -> list[dict[str, Any]]:
+        texts = list(texts)
+        size = NLUClient.batch_size
+        futures = [await self._least_busy()._send_batch(texts[i:i + size]) for i in range(0, len(texts), size)]
+        return await NLUClient._collect(futures, timeout)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.close() for c in self.clients), return_exceptions=True)
+
+    async def __aenter__(self) -> "NLUPool":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+
+async def start_nlu(workers: int = 1, model: Path | str | None = None, rasa_venv: Path | str | None = None,
+                    timeout: float = 180.0) -> NLUClient | NLUPool:
+    """One worker (`NLUClient`) or several (`NLUPool`): the same parse / parse_many / close."""
+    if workers <= 1:
+        return await NLUClient.start(model, rasa_venv, timeout)
+    return await NLUPool.start(workers, model, rasa_venv, timeout)
 
 
 class RasaHTTPNLU:

@@ -135,6 +135,23 @@ def test_compose_file_declares_the_production_services_with_health_checks():
     assert {"pgdata", "redisdata", "media"} <= set(doc["volumes"])
 
 
+def test_compose_runs_the_telegram_bot_and_the_notifier_as_separate_services():
+    doc = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    services = doc["services"]
+    assert services["bot"]["command"] == ["bot"] and services["notifier"]["command"] == ["notifier"]
+    for name in ("bot", "notifier"):
+        env = services[name]["environment"]
+        assert "TELEGRAM_BOT_TOKEN" in env and env["DATABASE_URL"].startswith("postgresql"), name
+        assert services[name]["depends_on"]["hub"] == {"condition": "service_healthy"}, name
+    assert {"TELEGRAM_WEBHOOK_URL", "TELEGRAM_WEBHOOK_SECRET"} <= set(services["bot"]["environment"])
+    # the Rasa container reaches the action server by its service name
+    rasa = services["rasa"]
+    endpoints = rasa["command"][rasa["command"].index("--endpoints") + 1]
+    mounted = {v.split(":")[1].rsplit("/", 1)[-1]: v.split(":")[0] for v in rasa["volumes"]}
+    doc = yaml.safe_load((ROOT / mounted[endpoints]).read_text(encoding="utf-8"))
+    assert doc["action_endpoint"]["url"] == "http://actions:5055/webhook"
+
+
 def _compose_command() -> list[str] | None:
     if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
         return ["docker", "compose"]

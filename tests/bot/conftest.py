@@ -126,6 +126,7 @@ def _pg_schema_url():
 def engine(request, tmp_path):
     """citybot's own database: temp SQLite, or (parametrized "postgresql") a fresh PostgreSQL schema."""
     import bot.outbox  # noqa: F401 - registers the tables
+    import bot.staff.access  # noqa: F401 - the staff users table
     import citybot.subscriptions  # noqa: F401
     from citybot.db import create_tables, make_engine
 

@@ -7,14 +7,14 @@ import asyncio
 import pytest
 from aiogram import Dispatcher
 
-from bot.rating import router
+from bot.rating import make_router
 from tests.bot.conftest import file_case, until
 
 
 @pytest.fixture
 async def polling(tg, bots, hub):
     dp = Dispatcher()
-    dp.include_router(router)
+    dp.include_router(make_router())
     bot = bots()
     task = asyncio.create_task(dp.start_polling(bot, handle_signals=False, polling_timeout=1, hub=hub))
     yield dp

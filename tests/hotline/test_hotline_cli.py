@@ -48,6 +48,26 @@ def test_no_trained_model_means_it_cannot_run(tmp_path):
     assert proc.returncode == 2 and "NLU is not available" in proc.stderr and "citybot train" in proc.stderr
 
 
+def test_nlu_workers_must_be_at_least_one(tmp_path):
+    proc = citybot(tmp_path, SAMPLES / "calls-20240601.jsonl", "--nlu-workers", "0")
+    assert proc.returncode == 2 and "--nlu-workers must be at least 1" in proc.stderr
+
+
+@pytest.mark.rasa
+@pytest.mark.slow
+def test_dry_run_without_a_hub_and_two_nlu_workers(tmp_path):
+    _skip_without_model()
+    started = time.monotonic()
+    proc = citybot(tmp_path, "--dry-run", "--nlu-workers", "2", *SAMPLE_FILES)  # HUB_URL: nothing listens there
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(x) for x in proc.stdout.splitlines()]
+    calls, counts = lines[:-1], lines[-1]
+    assert len(calls) == counts["read"] == 22 and "aborted" not in counts
+    assert {x["action"] for x in calls} == {"file", "refer", "quarantine"}  # no hub to find a duplicate
+    assert "dry run goes on without the duplicate check" in proc.stderr
+    assert time.monotonic() - started < 240
+
+
 @pytest.mark.rasa
 @pytest.mark.slow
 def test_ingest_samples_with_the_real_model(hub_server, tmp_path):

@@ -186,6 +186,7 @@ async def test_dry_run_files_nothing_and_says_what_it_would_do(hub_server, tmp_p
     assert by_id["HK12345-20240601-0004"]["action"] == "refer"
     assert [x["action"] for x in lines].count("quarantine") == 8
     assert {x["action"] for x in lines} <= {"file", "link", "refer", "quarantine"}
+    assert report.counts["filed"] == [x["action"] for x in lines].count("file")
     assert hub_server.cases() == [] and not (tmp_path / "quarantine.jsonl").exists()
     assert not (tmp_path / "citybot.db").exists()
 
@@ -209,6 +210,57 @@ async def test_dry_run_says_link_when_the_hub_can_check_without_filing(hub_serve
     path.write_text(json.dumps({**first, "call_id": "NEW-1"}, ensure_ascii=False) + "\n", encoding="utf-8")
     await ingest([path], hub_server.url, tmp_path, dry_run=True, out=out, wrap=DryRunHub)
     assert json.loads(out.getvalue())["action"] == "link" and calls == [True]
+
+
+async def test_dry_run_asks_the_real_hub_and_says_link_for_an_open_case(hub_server, tmp_path):
+    await ingest([JSONL], hub_server.url, tmp_path)  # the rubbish at 金盘路30号 is now an open case
+    before = hotline_cases(hub_server)
+    first = json.loads(JSONL.read_text(encoding="utf-8").splitlines()[0])
+    path = tmp_path / "again.jsonl"
+    path.write_text(json.dumps({**first, "call_id": "NEW-1"}, ensure_ascii=False) + "\n"
+                    + json.dumps({**first, "call_id": "NEW-2", "turns": [
+                        {"speaker": "caller", "text": "秀英区滨海大道200号路灯坏了好几盏"}]}, ensure_ascii=False) + "\n",
+                    encoding="utf-8")
+    out = io.StringIO()
+    report = await ingest([path], hub_server.url, tmp_path / "dry", dry_run=True, out=out)
+    lines = {x["call_id"]: x for x in map(json.loads, out.getvalue().splitlines())}
+    assert lines["NEW-1"]["action"] == "link" and lines["NEW-2"]["action"] == "file"
+    assert (report.counts["linked"], report.counts["filed"]) == (1, 1)
+    assert hotline_cases(hub_server) == before  # nothing filed
+
+
+async def test_dry_run_without_a_hub_goes_on_offline_and_says_file(tmp_path):
+    down = HubServer(tmp_path)  # not started: nothing listens on its port
+    out = io.StringIO()
+    report = await ingest([JSONL], down.url, tmp_path, dry_run=True, out=out, max_outage_s=900)
+    actions = [json.loads(x)["action"] for x in out.getvalue().splitlines()]
+    assert len(actions) == report.counts["read"] == 8 and not report.aborted
+    assert "file" in actions and "link" not in actions and report.wall_s < 60
+
+
+async def test_a_text_the_nlu_cannot_parse_fails_and_is_retried_next_run(hub_server, tmp_path):
+    class FlakyNLU(KeywordNLU):
+        broken = True
+
+        async def parse_many(self, texts):
+            answers = await super().parse_many(texts)
+            return [{"error": "internal error: boom"} if self.broken and "金盘路" in t else a
+                    for t, a in zip(texts, answers)]
+
+    nlu = FlakyNLU()
+    out = io.StringIO()
+    dry = await ingest([JSONL], hub_server.url, tmp_path / "dry", dry_run=True, nlu=nlu, out=out)
+    failed = [x for x in map(json.loads, out.getvalue().splitlines()) if x["action"] == "fail"]
+    broken = {"HK12345-20240601-0001", "HK12345-20240601-0006"}  # the two calls about 金盘路
+    assert {x["call_id"] for x in failed} == broken and all("boom" in x["reason"] for x in failed)
+    assert dry.counts["failed"] == 2
+    first = await ingest([JSONL], hub_server.url, tmp_path, nlu=nlu)
+    assert first.counts["failed"] == 2 and not broken & hotline_cases(hub_server).keys()
+    assert {_rows(tmp_path)[c].outcome for c in broken} == {"failed"}
+    nlu.broken = False
+    second = await ingest([JSONL], hub_server.url, tmp_path, nlu=nlu)
+    assert second.counts["filed"] + second.counts["linked"] == 2 and second.counts["skipped"] == 6
+    assert broken <= hotline_cases(hub_server).keys()
 
 
 async def test_hub_outage_pauses_and_retries_without_quarantining(tmp_path):

@@ -24,5 +24,5 @@ def test_sweep_once(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("citybot.settings.get_settings", lambda: settings)
     args = parser().parse_args(["hub", "--sweep-once"])
     assert args.func(args) == 0
-    assert json.loads(capsys.readouterr().out) == {"newly_overdue": []}
+    assert json.loads(capsys.readouterr().out) == {"newly_overdue": [], "escalated": []}
     assert (tmp_path / "hub.db").exists()

@@ -56,6 +56,7 @@ class BotAPIServer:
         self._new_update = asyncio.Event()
         self._files: dict[str, StoredFile] = {}
         self._fail_429: list[int] = []  # retry_after for each of the next calls to fail
+        self._fail_429_by_method: dict[str, list[int]] = {}  # the same, for calls of one method
         self._fail_status: list[tuple[int, str]] = []
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -80,6 +81,8 @@ class BotAPIServer:
         return self
 
     async def stop(self) -> None:
+        self._closing = True  # end pending long polls now, or the shutdown waits them out
+        self._new_update.set()
         if self._runner:
             await self._runner.cleanup()
             self._runner = None
@@ -95,8 +98,11 @@ class BotAPIServer:
         """Answer every call to this chat with 403 bot was blocked by the user."""
         self.blocked.add(str(chat_id))
 
-    def fail_next(self, n: int, retry_after: int = 1) -> None:
-        """Answer the next `n` calls (of any method but getUpdates) with 429 Too Many Requests."""
+    def fail_next(self, n: int, retry_after: int = 1, method: str | None = None) -> None:
+        """Answer the next `n` calls (of any method but getUpdates, or only of `method`) with 429 Too Many Requests."""
+        if method is not None:
+            self._fail_429_by_method.setdefault(method, []).extend([retry_after] * n)
+            return
         self._fail_429.extend([retry_after] * n)
 
     def error_next(self, n: int, status: int = 500, description: str = "Internal Server Error") -> None:
@@ -115,14 +121,23 @@ class BotAPIServer:
         return f
 
     def _chat(self, chat_id: int) -> dict:
+        chat_type = self.__dict__.get("_chat_types", {}).get(int(chat_id), "private")
+        if chat_type != "private":  # a group chat set up by `chat_type=` on an add_* call
+            return {"id": chat_id, "type": chat_type, "title": f"群 {chat_id}"}
         return {"id": chat_id, "type": "private", "first_name": "市民"}
+
+    def _in_chat(self, chat_id: int, chat_type: str | None) -> None:
+        """Remember a chat's type ("private", "group", "supergroup"); the default is private."""
+        if chat_type:
+            self.__dict__.setdefault("_chat_types", {})[int(chat_id)] = chat_type
 
     def _user(self, chat_id: int) -> dict:
         return {"id": chat_id, "is_bot": False, "first_name": "市民", "language_code": "zh-hans"}
 
-    def _message(self, chat_id: int, **content) -> dict:
+    def _message(self, chat_id: int, *, from_id: int | None = None, **content) -> dict:
+        """`from_id`: the sender when it is not the chat itself (a member of a group chat)."""
         return {"message_id": next(self._message_ids), "date": int(time.time()), "chat": self._chat(chat_id),
-                "from": self._user(chat_id), **content}
+                "from": self._user(from_id if from_id is not None else chat_id), **content}
 
     def _push(self, update: dict) -> dict:
         update = {"update_id": next(self._update_ids), **update}
@@ -130,23 +145,32 @@ class BotAPIServer:
         self._new_update.set()
         return update
 
-    def add_text(self, chat_id: int, text: str) -> dict:
-        return self._push({"message": self._message(chat_id, text=text)})
+    def add_text(self, chat_id: int, text: str, *, from_id: int | None = None, chat_type: str | None = None) -> dict:
+        self._in_chat(chat_id, chat_type)
+        return self._push({"message": self._message(chat_id, text=text, from_id=from_id)})
 
-    def add_photo(self, chat_id: int, data: bytes, caption: str | None = None) -> dict:
+    def add_photo(self, chat_id: int, data: bytes, caption: str | None = None,
+                  media_group_id: str | None = None, *, from_id: int | None = None,
+                  chat_type: str | None = None) -> dict:
+        self._in_chat(chat_id, chat_type)
         f = self.add_file(data)
         photo = [{"file_id": f.file_id, "file_unique_id": f.file_unique_id, "width": 640, "height": 480,
                   "file_size": len(data)}]
         extra = {"caption": caption} if caption else {}
-        return self._push({"message": self._message(chat_id, photo=photo, **extra)})
+        if media_group_id:  # one photo of an album: Telegram sends each as its own update
+            extra["media_group_id"] = media_group_id
+        return self._push({"message": self._message(chat_id, photo=photo, from_id=from_id, **extra)})
 
     def add_location(self, chat_id: int, latitude: float, longitude: float) -> dict:
         return self._push({"message": self._message(chat_id, location={"latitude": latitude, "longitude": longitude})})
 
-    def add_callback(self, chat_id: int, data: str, message_id: int = 1) -> dict:
+    def add_callback(self, chat_id: int, data: str, message_id: int = 1, *, from_id: int | None = None,
+                     chat_type: str | None = None) -> dict:
+        self._in_chat(chat_id, chat_type)
         message = {"message_id": message_id, "date": int(time.time()), "chat": self._chat(chat_id),
                    "from": {"id": BOT_ID, "is_bot": True, "first_name": "citybot"}, "text": "…"}
-        return self._push({"callback_query": {"id": f"cb{next(self._message_ids)}", "from": self._user(chat_id),
+        sender = self._user(from_id if from_id is not None else chat_id)
+        return self._push({"callback_query": {"id": f"cb{next(self._message_ids)}", "from": sender,
                                               "chat_instance": str(chat_id), "message": message, "data": data}})
 
     # -- protocol --------------------------------------------------------------------------------------------------
@@ -181,6 +205,10 @@ class BotAPIServer:
             rec.status = 401
             return _error(401, "Unauthorized")
         if method != "getUpdates":
+            if self._fail_429_by_method.get(method):
+                rec.status = 429
+                n = self._fail_429_by_method[method].pop(0)
+                return _error(429, f"Too Many Requests: retry after {n}", {"retry_after": n})
             if self._fail_429:
                 rec.status = 429
                 n = self._fail_429.pop(0)
@@ -224,7 +252,7 @@ class BotAPIServer:
         if offset:
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
         deadline = time.monotonic() + timeout
-        while not self._updates and time.monotonic() < deadline:
+        while not self._updates and time.monotonic() < deadline and not getattr(self, "_closing", False):
             self._new_update.clear()
             try:
                 await asyncio.wait_for(self._new_update.wait(), deadline - time.monotonic())

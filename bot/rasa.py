@@ -1,0 +1,72 @@
+"""The one client of Rasa's REST channel (POST /webhooks/rest/webhook), used by every chat front end.
+
+The Telegram bot and the terminal chat both talk to the dialogue through here, with `sender` = the chat id and
+channel facts (photo URLs already uploaded to the hub, a shared location, the citizen's contact) as metadata,
+so a conversation takes the same path whatever the front end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+
+class RasaUnavailable(Exception):
+    """The Rasa server did not answer (down, starting, or timed out)."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One bot message from Rasa: text, buttons (title, payload), an image URL; any may be absent."""
+
+    text: str = ""
+    buttons: tuple[tuple[str, str], ...] = ()
+    image: str | None = None
+    custom: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, item: dict[str, Any]) -> Reply:
+        buttons = tuple((str(b.get("title") or b.get("payload") or ""), str(b.get("payload") or ""))
+                        for b in item.get("buttons") or () if isinstance(b, dict) and b.get("payload"))
+        custom = item.get("custom") if isinstance(item.get("custom"), dict) else {}
+        return cls(text=str(item.get("text") or ""), buttons=buttons, image=item.get("image") or None, custom=custom)
+
+
+class RasaChannel:
+    """`await channel.send(sender, text, metadata)` -> the list of Replies Rasa answered with."""
+
+    def __init__(self, url: str, *, timeout: float = 30.0, client: httpx.AsyncClient | None = None):
+        self.base = url.rstrip("/")
+        self.url = self.base + "/webhooks/rest/webhook"
+        self._client = client or httpx.AsyncClient(timeout=timeout)
+        self._own_client = client is None
+
+    async def send(self, sender: str | int, text: str, metadata: dict[str, Any] | None = None) -> list[Reply]:
+        body: dict[str, Any] = {"sender": str(sender), "message": text}
+        if metadata:
+            body["metadata"] = metadata
+        try:
+            resp = await self._client.post(self.url, json=body)
+            resp.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise RasaUnavailable(f"Rasa REST channel at {self.url}: {type(exc).__name__}: {exc}") from exc
+        return [Reply.from_json(item) for item in resp.json() if isinstance(item, dict)]
+
+    async def active_loop(self, sender: str | int) -> str | None:
+        """The form the conversation is in (e.g. "report_form"), or None; "" when it cannot be told (Rasa
+        started without --enable-api, or down). A channel uses it to choose the text of a photo-only or
+        location-only turn."""
+        try:
+            resp = await self._client.get(f"{self.base}/conversations/{sender}/tracker",
+                                          params={"include_events": "NONE"})
+            resp.raise_for_status()
+            loop = resp.json().get("active_loop") or {}
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return ""
+        return loop.get("name") or None if isinstance(loop, dict) else None
+
+    async def aclose(self) -> None:
+        if self._own_client:
+            await self._client.aclose()
