@@ -12,7 +12,7 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions import message, outbox, report, services
+from actions import message, outbox, pending, report, services
 from hub.client import CaseNotFound, Conflict, Forbidden, HubRejected, HubUnavailable, ServiceRequest
 
 log = logging.getLogger(__name__)
@@ -95,17 +95,21 @@ class ActionStartReport(Action):
         code = None if cls.ambiguous else cls.service_code
         choices = None if code else [{"service_code": a["service_code"], "name": a.get("subcategory")}
                                      for a in cls.choices] or None
-        has_place = bool(turn.address) or turn.lat is not None
+        earlier, clear = pending.take(tracker)  # a photo or location sent before the words
+        lat, long = (turn.lat, turn.long) if turn.lat is not None else (earlier.lat, earlier.long)
+        has_place = bool(turn.address) or lat is not None
+        photos = list(earlier.photos) + [p for p in turn.photos if p not in earlier.photos]
         return [
             SlotSet("report_description", turn.text),
             SlotSet("report_code", code),
             SlotSet("report_choices", choices),
-            SlotSet("report_location", report.location_text(turn.address, turn.lat, turn.long) if has_place else None),
-            SlotSet("report_lat", turn.lat),
-            SlotSet("report_long", turn.long),
-            SlotSet("report_photos", list(turn.photos)),
+            SlotSet("report_location", report.location_text(turn.address, lat, long) if has_place else None),
+            SlotSet("report_lat", lat),
+            SlotSet("report_long", long),
+            SlotSet("report_photos", photos),
             SlotSet("report_confirm", None),
             SlotSet("report_external_id", report.new_external_id()),
+            *clear,
         ]
 
 
@@ -212,6 +216,9 @@ class ValidateReportForm(KeepsExtraSlots):
         if turn.intent in ("deny", "cancel") or turn.text.strip("。！!. ") in NEVER_MIND:
             return {"report_confirm": False}
         out = self._photos(tracker, turn)
+        if turn.lat is not None:  # a location shared at the confirmation corrects the place
+            out.update(report_location=report.location_text(None, turn.lat, turn.long), report_lat=turn.lat,
+                       report_long=turn.long)
         if turn.text and turn.intent not in NOT_AN_ANSWER and not turn.text.startswith("/"):
             # more words about the problem: add them to the description and show the summary again
             out["report_description"] = f"{tracker.get_slot('report_description') or ''} {turn.text}".strip()
@@ -309,8 +316,12 @@ class ActionFallback(ActionCheckProgress):
         return "action_fallback"
 
     async def act(self, dispatcher, tracker, svc):
-        if message.read(tracker.latest_message).entity("case_id"):
+        turn = message.read(tracker.latest_message)
+        if turn.entity("case_id"):
             return await super().act(dispatcher, tracker, svc)
+        if not turn.text and (turn.photos or turn.lat is not None):  # a photo or location before the words
+            dispatcher.utter_message(response="utter_photo_kept" if turn.photos else "utter_location_kept")
+            return pending.keep(tracker, turn)
         dispatcher.utter_message(response="utter_default")
         return []
 
@@ -344,8 +355,10 @@ class ActionStartDetail(Action):
 
     async def run(self, dispatcher, tracker, domain):
         turn = message.read(tracker.latest_message)
-        content = turn.text if _has_content(turn.text) else ("[照片]" if turn.photos else None)
-        return [SlotSet("detail_content", content), SlotSet("detail_photos", list(turn.photos))]
+        earlier, clear = pending.take(tracker)  # "补充" after a photo sent on its own
+        photos = list(earlier.photos) + [p for p in turn.photos if p not in earlier.photos]
+        content = turn.text if _has_content(turn.text) else ("[照片]" if photos else None)
+        return [SlotSet("detail_content", content), SlotSet("detail_photos", photos), *clear]
 
 
 class ValidateDetailForm(KeepsExtraSlots):

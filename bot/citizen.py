@@ -8,12 +8,9 @@
 - a press on a button Rasa sent -> the button's payload as the text (callback data: bot/buttons.py); the
   callback query is always answered.
 
-A turn without words needs a text the dialogue reads right, and that depends on whether a form is asking
-something (asked via Rasa's tracker API): inside a form the text is empty (the form keeps the photos / takes
-the shared location as the answer to "在哪里"); outside one a photo is `/add_detail` (added to the citizen's
-open case, or the citizen is asked to describe the problem) and a location is `/inform_location` ("收到位置。
-请问这里有什么问题？"), and that location then rides along with the citizen's next message (within
-`telegram_location_carry_s`), so "share the place, then describe the problem" files the report with lat/long.
+A turn without words (a photo without caption, a location) goes with an empty text: the dialogue decides what
+it means (inside the report form: the photos are kept, the location answers "在哪里"; outside: both are kept
+for the next report, actions/pending.py), the same for every channel.
 
 Replies: text -> sendMessage, buttons -> an inline keyboard, an image -> sendPhoto (fetched from the hub and
 uploaded: hub URLs are usually not reachable from Telegram). Rasa down -> "系统繁忙" and the citizen is asked
@@ -47,7 +44,6 @@ log = logging.getLogger("citybot.bot.citizen")
 BUSY = "系统繁忙，请稍后再试。您刚才的消息没有处理成功，请过一会儿重新发送。"
 PHOTO_FAILED = "照片上传失败，请稍后重新发送照片。"
 EXPIRED_BUTTON = "这个按钮已失效，请直接发送文字。"
-PHOTO_TURN, LOCATION_TURN = "/add_detail", "/inform_location"  # texts of word-less turns outside a form
 CAPTION_MAX, TEXT_MAX = 1024, 4096  # Telegram's limits for a caption and a message
 
 
@@ -74,14 +70,12 @@ class Citizen:
         self.max_text = settings.telegram_max_text_chars
         self.max_bytes = settings.media_max_bytes
         self.album_wait = settings.telegram_album_wait_s
-        self.location_carry = settings.telegram_location_carry_s
         self.limit = abuse.ChatRateLimit(settings.telegram_rate_limit_count, settings.telegram_rate_limit_window_s)
         public, internal = settings.resolved_hub_public_url.rstrip("/"), settings.hub_url.rstrip("/")
         self.media_rewrite = (public, internal) if public != internal else None
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
         self._albums: dict[tuple[int, str], _Album] = {}
         self._seen_albums: dict[tuple[int, str], float] = {}
-        self._locations: dict[int, tuple[dict, float]] = {}
         self._http = None
 
     async def aclose(self) -> None:
@@ -109,23 +103,11 @@ class Citizen:
         async with lock:
             yield
 
-    def _carried(self, chat_id: int, metadata: dict) -> dict:
-        carried = self._locations.pop(chat_id, None)
-        if carried and "location" not in metadata and time.monotonic() - carried[1] <= self.location_carry:
-            return {**metadata, "location": carried[0]}
-        return metadata
-
     async def converse(self, bot: Bot, rasa: RasaChannel, engine, chat_id: int, text: str,
-                       metadata: dict | None = None, *, wordless: str | None = None) -> None:
-        """One turn: Rasa, then its replies. `wordless` = "photo"/"location" for a turn without words."""
+                       metadata: dict | None = None) -> None:
+        """One turn: Rasa, then its replies."""
         metadata = dict(metadata or {})
         async with self._turn(chat_id):
-            if wordless:
-                loop = await rasa.active_loop(chat_id)
-                if loop is None:  # no form is asking: see the module docstring
-                    text = PHOTO_TURN if wordless == "photo" else LOCATION_TURN
-            if wordless != "location":
-                metadata = self._carried(chat_id, metadata)
             try:
                 async with _typing(bot, chat_id):
                     replies = await rasa.send(chat_id, text, metadata)
@@ -134,8 +116,6 @@ class Citizen:
                             chat_ref(chat_id), "text" if text else "no text", len(text), sorted(metadata), exc)
                 await self.say(bot, chat_id, BUSY)
                 return
-            if wordless == "location" and text == LOCATION_TURN:
-                self._locations[chat_id] = (metadata["location"], time.monotonic())
             await self.deliver(bot, engine, chat_id, replies)
 
     # -- replies -------------------------------------------------------------------------------------------------------
@@ -250,8 +230,7 @@ class Citizen:
             await self.say(bot, chat_id, f"照片未能保存：{rejected.description}" if rejected else PHOTO_FAILED)
         if not urls and not caption:
             return
-        await self.converse(bot, rasa, engine, chat_id, caption, {"photos": urls} if urls else None,
-                            wordless=None if caption else "photo")
+        await self.converse(bot, rasa, engine, chat_id, caption, {"photos": urls} if urls else None)
 
 
 @asynccontextmanager
@@ -334,7 +313,7 @@ def make_router(settings) -> Router:
     @router.message(F.location)
     async def on_location(message: Message, bot: Bot, rasa: RasaChannel, engine) -> None:
         loc = {"lat": message.location.latitude, "long": message.location.longitude}
-        await citizen.converse(bot, rasa, engine, message.chat.id, "", {"location": loc}, wordless="location")
+        await citizen.converse(bot, rasa, engine, message.chat.id, "", {"location": loc})
 
     @router.message(F.text)
     async def on_text(message: Message, bot: Bot, rasa: RasaChannel, engine) -> None:

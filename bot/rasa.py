@@ -54,19 +54,6 @@ class RasaChannel:
             raise RasaUnavailable(f"Rasa REST channel at {self.url}: {type(exc).__name__}: {exc}") from exc
         return [Reply.from_json(item) for item in resp.json() if isinstance(item, dict)]
 
-    async def active_loop(self, sender: str | int) -> str | None:
-        """The form the conversation is in (e.g. "report_form"), or None; "" when it cannot be told (Rasa
-        started without --enable-api, or down). A channel uses it to choose the text of a photo-only or
-        location-only turn."""
-        try:
-            resp = await self._client.get(f"{self.base}/conversations/{sender}/tracker",
-                                          params={"include_events": "NONE"})
-            resp.raise_for_status()
-            loop = resp.json().get("active_loop") or {}
-        except (httpx.HTTPError, ValueError, AttributeError):
-            return ""
-        return loop.get("name") or None if isinstance(loop, dict) else None
-
     async def aclose(self) -> None:
         if self._own_client:
             await self._client.aclose()

@@ -98,9 +98,6 @@ class Settings(BaseSettings):
     telegram_rate_limit_window_s: float = Field(60.0, description="The per-citizen rate-limit window, in seconds")
     telegram_max_text_chars: int = Field(1000, description="Longest text (or photo caption) passed to the dialogue")
     telegram_album_wait_s: float = Field(1.0, description="Seconds of quiet that close a photo album (media group)")
-    telegram_location_carry_s: float = Field(
-        600.0, description="A location shared outside a report rides along with the citizen's next message "
-                           "within this many seconds")
     redis_url: str = Field("", description="Redis for aiogram's FSM storage (e.g. redis://redis:6379/0); empty = memory")
 
     # -- staff in Telegram (bot/staff) --------------------------------------------------------------------

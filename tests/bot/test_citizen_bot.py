@@ -214,12 +214,8 @@ async def test_a_long_button_payload_is_keyed_and_the_press_sends_it_to_rasa(tg,
                                        "buttons": [{"title": "井盖缺失破损", "payload": long_}]}])
         return web.json_response([{"recipient_id": body["sender"], "text": "好的"}])
 
-    async def tracker(request):
-        return web.json_response({"active_loop": {}})
-
     app = web.Application()
     app.router.add_post("/webhooks/rest/webhook", webhook)
-    app.router.add_get("/conversations/{sender}/tracker", tracker)
     runner = web.AppRunner(app)
     await runner.setup()
     port = free_port()

@@ -162,6 +162,26 @@ async def test_an_album_is_one_turn_with_all_its_photos(tg, citizen_bot):
         await press(tg, chat, "取消", 2)
 
 
+async def test_a_photo_first_then_the_words_files_with_the_photo(tg, citizen_bot, stack_hub):
+    """一键爆料 habit: the photo (no caption) before the description; the next report takes it."""
+    chat = 810007
+    async with citizen_bot():
+        tg.add_photo(chat, image_bytes((30, 60, 90)))
+        await until(lambda: texts(tg, chat), timeout=60)
+        assert "收到照片" in texts(tg, chat)[-1]
+        tg.add_text(chat, "解放路12号门口的井盖不见了")
+        await until(lambda: len(texts(tg, chat)) == 2, timeout=60)
+        summary = texts(tg, chat)[-1]
+        assert "照片1张" in summary and "确认提交吗" in summary, summary
+        tg.add_location(chat, 22.6101, 114.1201)  # a location at the confirmation corrects the place
+        await until(lambda: len(texts(tg, chat)) == 3, timeout=60)
+        await press(tg, chat, "确认", 3)
+        filed = texts(tg, chat)[-1]
+    assert "案件编号" in filed, texts(tg, chat)
+    case = await stack_hub.get_request(filed.split("案件编号：", 1)[1][:14])
+    assert case.media_url and abs(case.lat - 22.6101) < 1e-6
+
+
 async def test_a_429_on_the_bots_reply_delays_it_but_delivers_it_once(tg, citizen_bot):
     chat = 810004
     async with citizen_bot():
