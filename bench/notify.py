@@ -135,7 +135,6 @@ async def bench(n_chats: int, latency: float, stall_s: float) -> dict:
                 await asyncio.sleep(2.0)  # anything extra (a duplicate) would show up now
                 await notifier.stop()
                 await task
-                await notifier.aclose()
                 await bot.session.close()
                 sends = tg.sent()
                 counts = outbox_mod.Outbox(engine).counts()

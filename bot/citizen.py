@@ -37,7 +37,7 @@ from aiogram.types import (BufferedInputFile, CallbackQuery, InlineKeyboardButto
 
 from bot import abuse, buttons
 from bot.rasa import RasaChannel, RasaUnavailable, Reply
-from hub.client import HubClient, HubRejected
+from hub.client import HubClient, HubError, HubRejected
 
 log = logging.getLogger("citybot.bot.citizen")
 
@@ -71,17 +71,9 @@ class Citizen:
         self.max_bytes = settings.media_max_bytes
         self.album_wait = settings.telegram_album_wait_s
         self.limit = abuse.ChatRateLimit(settings.telegram_rate_limit_count, settings.telegram_rate_limit_window_s)
-        public, internal = settings.resolved_hub_public_url.rstrip("/"), settings.hub_url.rstrip("/")
-        self.media_rewrite = (public, internal) if public != internal else None
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
         self._albums: dict[tuple[int, str], _Album] = {}
         self._seen_albums: dict[tuple[int, str], float] = {}
-        self._http = None
-
-    async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
 
     # -- limits (an outer middleware: before any handler) -----------------------------------------------------------
     def admit(self, message: Message) -> str:
@@ -103,7 +95,7 @@ class Citizen:
         async with lock:
             yield
 
-    async def converse(self, bot: Bot, rasa: RasaChannel, engine, chat_id: int, text: str,
+    async def converse(self, bot: Bot, rasa: RasaChannel, hub: HubClient, engine, chat_id: int, text: str,
                        metadata: dict | None = None) -> None:
         """One turn: Rasa, then its replies."""
         metadata = dict(metadata or {})
@@ -116,7 +108,7 @@ class Citizen:
                             chat_ref(chat_id), "text" if text else "no text", len(text), sorted(metadata), exc)
                 await self.say(bot, chat_id, BUSY)
                 return
-            await self.deliver(bot, engine, chat_id, replies)
+            await self.deliver(bot, hub, engine, chat_id, replies)
 
     # -- replies -------------------------------------------------------------------------------------------------------
     async def say(self, bot: Bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> bool:
@@ -132,11 +124,11 @@ class Citizen:
             log.warning("reply to %s failed: %s", chat_ref(chat_id), exc)
         return True
 
-    async def deliver(self, bot: Bot, engine, chat_id: int, replies: list[Reply]) -> None:
+    async def deliver(self, bot: Bot, hub: HubClient, engine, chat_id: int, replies: list[Reply]) -> None:
         for reply in replies:
             markup = await self._keyboard(engine, reply.buttons)
             if reply.image:
-                photo = await self._fetch(reply.image)
+                photo = await self._fetch(hub, reply.image)
                 if photo is not None:
                     caption = reply.text if len(reply.text) <= CAPTION_MAX else None
                     if reply.text and caption is None and not await self.say(bot, chat_id, reply.text):
@@ -162,25 +154,15 @@ class Citizen:
         return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text=title[:64] or "…", callback_data=d)]
                                                      for (title, _), d in zip(pairs, data)])
 
-    def _client(self):
-        if self._http is None:
-            import httpx
-
-            self._http = httpx.AsyncClient(timeout=30, follow_redirects=True)
-        return self._http
-
-    async def _fetch(self, url: str) -> BufferedInputFile | None:
+    @staticmethod
+    async def _fetch(hub: HubClient, url: str) -> BufferedInputFile | None:
         """An image Rasa sent (a hub media URL), fetched here and uploaded; None when unreachable."""
-        fetch_url = url
-        if self.media_rewrite and url.startswith(self.media_rewrite[0] + "/"):
-            fetch_url = self.media_rewrite[1] + url[len(self.media_rewrite[0]):]
         try:
-            resp = await self._client().get(fetch_url)
-            resp.raise_for_status()
-        except Exception as exc:  # noqa: BLE001 - any failure: the text goes alone
+            data = await hub.fetch_media(url)
+        except HubError as exc:  # the text goes alone
             log.warning("image %s not fetched: %s", url, exc)
             return None
-        return BufferedInputFile(resp.content, filename=PurePosixPath(urlparse(url).path).name or "photo.jpg")
+        return BufferedInputFile(data, filename=PurePosixPath(urlparse(url).path).name or "photo.jpg")
 
     # -- photos ---------------------------------------------------------------------------------------------------------
     async def upload(self, bot: Bot, hub: HubClient, file_id: str, size: int | None, filename: str,
@@ -230,7 +212,7 @@ class Citizen:
             await self.say(bot, chat_id, f"照片未能保存：{rejected.description}" if rejected else PHOTO_FAILED)
         if not urls and not caption:
             return
-        await self.converse(bot, rasa, engine, chat_id, caption, {"photos": urls} if urls else None)
+        await self.converse(bot, rasa, hub, engine, chat_id, caption, {"photos": urls} if urls else None)
 
 
 @asynccontextmanager
@@ -292,7 +274,6 @@ def make_router(settings) -> Router:
     gate = _Gate(citizen)
     router.message.outer_middleware(gate)
     router.callback_query.outer_middleware(gate)
-    router.shutdown.register(citizen.aclose)
     router.citizen = citizen  # for tests and the app
 
     @router.message(F.photo)
@@ -311,12 +292,12 @@ def make_router(settings) -> Router:
         await citizen.photo_turn(bot, hub, rasa, engine, message, upload)
 
     @router.message(F.location)
-    async def on_location(message: Message, bot: Bot, rasa: RasaChannel, engine) -> None:
+    async def on_location(message: Message, bot: Bot, rasa: RasaChannel, hub: HubClient, engine) -> None:
         loc = {"lat": message.location.latitude, "long": message.location.longitude}
-        await citizen.converse(bot, rasa, engine, message.chat.id, "", {"location": loc})
+        await citizen.converse(bot, rasa, hub, engine, message.chat.id, "", {"location": loc})
 
     @router.message(F.text)
-    async def on_text(message: Message, bot: Bot, rasa: RasaChannel, engine) -> None:
+    async def on_text(message: Message, bot: Bot, rasa: RasaChannel, hub: HubClient, engine) -> None:
         text = message.text.strip()
         if text.split(maxsplit=1)[0].split("@")[0] == "/start" if text else False:
             text = "你好"  # Telegram's first message (and deep links): a greeting, not an intent Rasa knows
@@ -324,14 +305,14 @@ def make_router(settings) -> Router:
             await citizen.say(bot, message.chat.id, abuse.TOO_LONG.format(limit=citizen.max_text))
             return
         if text:
-            await citizen.converse(bot, rasa, engine, message.chat.id, text)
+            await citizen.converse(bot, rasa, hub, engine, message.chat.id, text)
 
     @router.message()
     async def on_other(message: Message, bot: Bot) -> None:
         await citizen.say(bot, message.chat.id, abuse.UNSUPPORTED)
 
     @router.callback_query()
-    async def on_button(query: CallbackQuery, bot: Bot, rasa: RasaChannel, engine) -> None:
+    async def on_button(query: CallbackQuery, bot: Bot, rasa: RasaChannel, hub: HubClient, engine) -> None:
         payload = await asyncio.to_thread(buttons.decode, engine, query.data or "")
         if payload is None:
             await _answer(query, EXPIRED_BUTTON)
@@ -343,6 +324,6 @@ def make_router(settings) -> Router:
                                                 reply_markup=None)
         except TelegramAPIError:
             pass
-        await citizen.converse(bot, rasa, engine, chat_id, payload)
+        await citizen.converse(bot, rasa, hub, engine, chat_id, payload)
 
     return router

@@ -95,7 +95,6 @@ async def _serve(args, settings, engine) -> int:
         await notifier.run()
         return 0
     finally:
-        await notifier.aclose()
         await hub.aclose()
         await bot.session.close()
 

@@ -71,9 +71,6 @@ class NotifierConfig:
     backoff_max: float = 300.0
     upload_media: bool = True
     subscribe_grace: float = 3.0
-    # (public base, internal base): result photo URLs the hub hands out under its public URL are fetched
-    # through the URL the notifier reaches the hub by (in docker-compose they differ)
-    media_rewrite: tuple[str, str] | None = None
     timezone: str = "Asia/Shanghai"
     cursor: str = "telegram"
 
@@ -85,14 +82,10 @@ class NotifierConfig:
                   backoff=settings.notifier_backoff_s, backoff_max=settings.notifier_backoff_max_s,
                   upload_media=settings.notifier_upload_media, subscribe_grace=settings.notifier_subscribe_grace_s,
                   timezone=settings.timezone)
-        public, internal = settings.resolved_hub_public_url.rstrip("/"), settings.hub_url.rstrip("/")
-        if public != internal:
-            kw["media_rewrite"] = (public, internal)
         kw.update(overrides)
         return cls(**kw)
 
 
-MediaFetcher = Callable[[str], Awaitable[bytes]]
 # batch of hub updates -> extra (update, chat_id, payload) messages, queued with the batch (bot/staff/alerts.py)
 ExtraFanout = Callable[[list[Update]], Awaitable[list[tuple[Update, str, dict]]]]
 Buttons = list  # rows of [label, callback data] pairs, as messages.render makes them
@@ -131,7 +124,7 @@ class TelegramSink:
 
 class Notifier:
     def __init__(self, *, bot: Bot | None = None, hub: HubClient, engine: Engine,
-                 config: NotifierConfig | None = None, fetch_media: MediaFetcher | None = None,
+                 config: NotifierConfig | None = None,
                  clock: Callable[[], float] = time.monotonic, sink: Sink | None = None,
                  chats: Iterable[str] | None = None, extra_fanout: ExtraFanout | None = None):
         """`bot` (Telegram) or `sink` (anything else) receives the messages. `chats`: deliver only to these
@@ -148,8 +141,6 @@ class Notifier:
         self.tz = ZoneInfo(self.config.timezone)
         self.clock = clock
         self.schedule = SendSchedule(self.config.global_rate, self.config.chat_interval, clock)
-        self._fetch_media = fetch_media
-        self._http = None  # an httpx client for result photos, made on first use
         self._queues: dict[str, collections.deque[Item]] = {}
         self._heap: list[tuple[float, int, str]] = []  # (earliest start, seq, chat): chats with work, not in flight
         self._seq = itertools.count()
@@ -193,11 +184,6 @@ class Notifier:
     async def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
-
-    async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
 
     async def _drain(self) -> None:
         """Wait (shielded from cancellation) for the sends already started."""
@@ -438,19 +424,7 @@ class Notifier:
     async def _media(self, url: str):
         if not self.config.upload_media:
             return url
-        if self._fetch_media is not None:
-            data = await self._fetch_media(url)
-        else:
-            if self._http is None:
-                import httpx
-
-                self._http = httpx.AsyncClient(timeout=30, follow_redirects=True)
-            fetch_url = url
-            if self.config.media_rewrite and url.startswith(self.config.media_rewrite[0] + "/"):
-                fetch_url = self.config.media_rewrite[1] + url[len(self.config.media_rewrite[0]):]
-            resp = await self._http.get(fetch_url)
-            resp.raise_for_status()
-            data = resp.content
+        data = await self.hub.fetch_media(url)
         return BufferedInputFile(data, filename=PurePosixPath(urlparse(url).path).name or "photo.jpg")
 
 

@@ -352,7 +352,6 @@ class _Services:
             await self.notifier.stop()  # sends in flight finish and are recorded
             if self.task is not None:
                 await asyncio.gather(self.task, return_exceptions=True)
-            await self.notifier.aclose()
         await self.rasa.aclose()
         await self.hub.aclose()
 

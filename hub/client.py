@@ -185,15 +185,19 @@ _ERRORS = {404: CaseNotFound, 401: Forbidden, 403: Forbidden, 409: Conflict}
 
 class HubClient:
     def __init__(self, base_url: str, *, api_key: str, staff_token: str | None = None, timeout: float = 10,
-                 retries: int = 3, backoff: float = 0.2, transport: httpx.AsyncBaseTransport | None = None):
+                 retries: int = 3, backoff: float = 0.2, transport: httpx.AsyncBaseTransport | None = None,
+                 public_url: str | None = None):
+        """`public_url`: the base the hub's media URLs carry (HUB_PUBLIC_URL), when it differs from `base_url`."""
         self.api_key, self.staff_token = api_key, staff_token
+        self.public_url = (public_url or base_url).rstrip("/")
         self.retries, self.backoff = max(0, retries), backoff
         self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport)
 
     @classmethod
     def from_settings(cls, settings, **overrides) -> HubClient:
         kw = dict(api_key=settings.hub_api_key, staff_token=settings.hub_staff_token or None,
-                  timeout=settings.hub_timeout_s, retries=settings.hub_retries)
+                  timeout=settings.hub_timeout_s, retries=settings.hub_retries,
+                  public_url=settings.resolved_hub_public_url)
         kw.update(overrides)
         return cls(settings.hub_url, **kw)
 
@@ -304,6 +308,21 @@ class HubClient:
     async def token(self, token: str) -> str | None:
         body = await self._request("GET", f"/open311/v2/tokens/{token}.json", params={"api_key": self.api_key})
         return body[0].get("service_request_id") if body else None
+
+    async def fetch_media(self, url: str) -> bytes:
+        """The bytes behind a media URL the hub handed out (a case photo, a result photo). URLs under the hub's
+        public base are fetched through the base this client reaches the hub by (in docker-compose the public
+        one is not reachable from inside)."""
+        path = url[len(self.public_url):] if url.startswith(self.public_url + "/") else url
+        try:
+            resp = await self._http.get(path, follow_redirects=True)
+        except (httpx.TransportError, httpx.TimeoutException) as exc:
+            raise HubUnavailable(f"media {url}: {type(exc).__name__}") from exc
+        if resp.status_code >= 500:
+            raise HubUnavailable(f"media {url}: {resp.status_code} from hub")
+        if resp.status_code >= 400:
+            raise _ERRORS.get(resp.status_code, HubRejected)(resp.status_code, _error_list(resp))
+        return resp.content
 
     async def updates(self, after: int = 0, limit: int = 100) -> list[Update]:
         body = await self._request("GET", "/open311/v2/servicerequestupdates.json",

@@ -24,7 +24,8 @@ from aiogram import Bot, F, Router
 from aiogram.filters import BaseFilter, Command, CommandObject
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import (BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup,
+                           InputMediaPhoto, Message)
 
 from bot.staff import access, views
 from bot.staff.access import StaffFilter, StaffMember, may
@@ -36,6 +37,7 @@ from hub.client import CaseNotFound, Conflict, Forbidden, HubClient, HubError, H
 log = logging.getLogger("citybot.bot.staff")
 
 NO_PERMISSION = "抱歉，您没有使用该功能的权限。"
+MAX_ALBUM = 10  # photos in one Telegram media group
 # Commands a non-staff user is politely refused (without learning what they do). /help, /start and /cancel
 # are not here: they belong to the citizen dialogue when the sender is not staff.
 STAFF_COMMANDS = ("overdue", "case", "escalate", "assign", "reclassify", "status", "resolve", "close", "merge",
@@ -196,6 +198,26 @@ async def _reply(message: Message, text: str, markup: InlineKeyboardMarkup | Non
     await message.answer(text[:views.TEXT_MAX], reply_markup=markup)
 
 
+async def show_case(message: Message, hub: HubClient, staff: StaffMember, case: dict, settings) -> None:
+    """The case as text (with its buttons), then its photos as one album: the citizen's, then the results."""
+    await _reply(message, views.render_case(case, _tz(settings), _catalogue(settings)), _case_buttons(case, staff))
+    citizen, results = views.photo_urls(case)
+    labelled = [(url, "市民照片") for url in citizen] + [(url, "处理结果照片") for url in results]
+    media = []
+    for url, label in labelled[:MAX_ALBUM]:
+        try:
+            data = await hub.fetch_media(url)
+        except HubError as exc:  # the links are in the text; a missing photo does not stop the rest
+            log.warning("case %s photo %s not fetched: %s", case.get("service_request_id"), url, exc)
+            continue
+        name = url.rsplit("/", 1)[-1] or "photo.jpg"
+        media.append(InputMediaPhoto(media=BufferedInputFile(data, filename=name), caption=label))
+    if len(media) == 1:
+        await message.answer_photo(media[0].media, caption=media[0].caption)
+    elif media:
+        await message.answer_media_group(media)
+
+
 def _guarded(fn: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
     """Run a message handler; a StaffError becomes a reply, nothing else changes."""
     import inspect
@@ -285,7 +307,7 @@ async def cmd_case(message: Message, command: CommandObject, staff: StaffMember,
                    settings=None) -> None:
     case_id = parse_case_id(command.args, USAGE["case"])
     case = await case_for(hub, case_id, staff, "read")
-    await _reply(message, views.render_case(case, _tz(settings), _catalogue(settings)), _case_buttons(case, staff))
+    await show_case(message, hub, staff, case, settings)
 
 
 async def cmd_find(message: Message, command: CommandObject, staff: StaffMember, hub: HubClient,
@@ -605,8 +627,7 @@ async def on_callback(query: CallbackQuery, staff: StaffMember, hub: HubClient, 
             case = await case_for(hub, case_id, staff, "read")
             await query.answer()
             if query.message is not None:
-                await query.message.answer(views.render_case(case, _tz(settings), _catalogue(settings)),
-                                           reply_markup=_case_buttons(case, staff))
+                await show_case(query.message, hub, staff, case, settings)
             return
         if kind == "esc":
             text = await escalate(hub, staff, case_id, DEFAULT_ESCALATE_REASON)

@@ -196,7 +196,6 @@ async def notifiers(bots, hub, engine):
                 await asyncio.wait_for(t, 10)
             except (asyncio.CancelledError, Exception):  # noqa: BLE001 - the test already judged it
                 pass
-        await n.aclose()
 
 
 @pytest.fixture

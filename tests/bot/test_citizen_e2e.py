@@ -218,7 +218,6 @@ async def test_the_whole_loop_progress_messages_and_result_photo_reach_the_repor
     finally:
         await notifier.stop()
         await asyncio.wait_for(task, 10)
-        await notifier.aclose()
     progress = [t for t in texts(tg, chat) if "已为您提交" not in t]  # the notifier's, not the dialogue's
     assert sum("受理" in t and case_id in t for t in progress) == 1
     assert sum("已派遣至" in t for t in progress) == 1, progress

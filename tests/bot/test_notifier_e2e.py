@@ -92,7 +92,8 @@ async def test_photos_under_the_hubs_public_url_are_fetched_through_the_internal
     url = await hub.upload_media(image_bytes(), "after.jpg", "image/jpeg")
     public = "http://hub.city.example"  # what citizens' links say; not reachable from here
     await hub.resolve(case, note="已修复", media_urls=[url.replace(hub_url, public)])
-    notifiers.start(notifiers.make(media_rewrite=(public, hub_url)))
+    hub.public_url = public  # as HubClient.from_settings sets it from HUB_PUBLIC_URL
+    notifiers.start(notifiers.make())
     await until(lambda: tg.sent("sendPhoto"))
     assert list(tg.sent("sendPhoto")[0].files.values()) == [image_bytes()]
 

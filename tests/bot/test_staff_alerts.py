@@ -52,7 +52,6 @@ async def alerting(bots, hub, engine):
             await asyncio.wait_for(task, 10)
         except (asyncio.CancelledError, Exception):  # noqa: BLE001 - the test already judged it
             pass
-        await n.aclose()
 
 
 def texts(tg, chat_id) -> list[str]:

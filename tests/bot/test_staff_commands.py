@@ -357,6 +357,12 @@ async def test_resolve_by_captioned_album_ends_by_itself(tg, hub, staffbot):
     assert "清运完毕" in detail["status_notes"]
     assert staffbot.fell_through == []
 
+    # /case shows the text, then the photos as one album (uploaded bytes: hub URLs may be loopback-only)
+    assert "处理结果照片（3张）" in await ask(tg, OPERATOR, f"/case {case}")
+    await until(lambda: tg.sent("sendMediaGroup", chat_id=OPERATOR))
+    [album] = tg.sent("sendMediaGroup", chat_id=OPERATOR)
+    assert [m["caption"] for m in album.payload["media"]] == ["处理结果照片"] * 3 and len(album.files) == 3
+
 
 async def test_resolve_errors(tg, hub, staffbot):
     case = await file_case(hub)
