@@ -65,6 +65,7 @@ class NotifierConfig:
     batch: int = 200
     global_rate: float = 25.0
     chat_interval: float = 1.0
+    group_interval: float = 3.0  # group chats (the staff chats): Telegram allows about 20 messages a minute
     concurrency: int = 32
     max_attempts: int = 6
     backoff: float = 2.0
@@ -78,6 +79,7 @@ class NotifierConfig:
     def from_settings(cls, settings, **overrides) -> NotifierConfig:
         kw = dict(poll_interval=settings.notifier_poll_interval_s, batch=settings.notifier_batch,
                   global_rate=settings.notifier_global_rate, chat_interval=settings.notifier_chat_interval_s,
+                  group_interval=settings.notifier_group_interval_s,
                   concurrency=settings.notifier_concurrency, max_attempts=settings.notifier_max_attempts,
                   backoff=settings.notifier_backoff_s, backoff_max=settings.notifier_backoff_max_s,
                   upload_media=settings.notifier_upload_media, subscribe_grace=settings.notifier_subscribe_grace_s,
@@ -140,7 +142,8 @@ class Notifier:
         self.outbox = Outbox(engine, cursor=self.config.cursor)
         self.tz = ZoneInfo(self.config.timezone)
         self.clock = clock
-        self.schedule = SendSchedule(self.config.global_rate, self.config.chat_interval, clock)
+        self.schedule = SendSchedule(self.config.global_rate, self.config.chat_interval, clock,
+                                     group_interval=self.config.group_interval)
         self._queues: dict[str, collections.deque[Item]] = {}
         self._heap: list[tuple[float, int, str]] = []  # (earliest start, seq, chat): chats with work, not in flight
         self._seq = itertools.count()
@@ -378,7 +381,7 @@ class Notifier:
         finally:
             # the next message to this chat starts `chat_interval` after this call ENDED: the request surely
             # reached Telegram by then, so their clock sees the spacing whatever the network did
-            self.schedule.hold_chat(chat, self.config.chat_interval * messages.cost(item.payload))
+            self.schedule.hold_chat(chat, self.schedule.interval(chat) * messages.cost(item.payload))
             self._inflight.pop(chat, None)
             self._sem.release()
             q = self._queues.get(chat)

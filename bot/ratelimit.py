@@ -15,10 +15,14 @@ from collections.abc import Callable
 
 
 class SendSchedule:
-    def __init__(self, rate: float = 25.0, chat_interval: float = 1.0, clock: Callable[[], float] = time.monotonic):
-        if rate <= 0 or chat_interval < 0:
-            raise ValueError("rate must be > 0 and chat_interval >= 0")
+    def __init__(self, rate: float = 25.0, chat_interval: float = 1.0, clock: Callable[[], float] = time.monotonic,
+                 group_interval: float | None = None):
+        """`group_interval`: the spacing for group chats (negative ids; Telegram allows a group about 20
+        messages a minute), default the same as `chat_interval`."""
+        if rate <= 0 or chat_interval < 0 or (group_interval or 0) < 0:
+            raise ValueError("rate must be > 0 and the intervals >= 0")
         self.rate, self.chat_interval, self.clock = rate, chat_interval, clock
+        self.group_interval = chat_interval if group_interval is None else max(chat_interval, group_interval)
         self._global_next = 0.0  # the next grid slot
         self._recent: collections.deque[float] = collections.deque(maxlen=max(1, int(rate)))
         self._chat_next: dict[str, float] = {}
@@ -30,6 +34,9 @@ class SendSchedule:
         if over > 0:
             ready = max(ready, recent[over - 1] + 1.0)
         return ready
+
+    def interval(self, chat_id: str) -> float:
+        return self.group_interval if str(chat_id).startswith("-") else self.chat_interval
 
     def chat_ready_at(self, chat_id: str) -> float:
         return self._chat_next.get(chat_id, 0.0)
@@ -46,7 +53,7 @@ class SendSchedule:
         grid = slot if start - slot <= cost / self.rate else start
         self._global_next = grid + cost / self.rate
         self._recent.extend([start] * min(cost, self._recent.maxlen))
-        self._chat_next[chat_id] = start + cost * self.chat_interval
+        self._chat_next[chat_id] = start + cost * self.interval(chat_id)
         if len(self._chat_next) > 10_000:  # forget chats whose pause is over
             self._chat_next = {c: t for c, t in self._chat_next.items() if t > now}
         return start

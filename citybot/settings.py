@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     notifier_batch: int = Field(200, description="Hub updates read per poll (the hub allows at most 1000)")
     notifier_global_rate: float = Field(25.0, description="Messages per second to all chats together (Telegram: 30)")
     notifier_chat_interval_s: float = Field(1.0, description="Minimum seconds between two messages to one chat")
+    notifier_group_interval_s: float = Field(
+        3.0, description="Minimum seconds between two messages to one group chat (staff chats; Telegram: ~20/min)")
     notifier_concurrency: int = Field(32, description="Bot API calls in flight at once")
     notifier_max_attempts: int = Field(6, description="Send attempts (other than 429 waits) before a message is dead")
     notifier_backoff_s: float = Field(2.0, description="First retry delay; doubles per attempt")

@@ -93,6 +93,15 @@ def test_schedule_spaces_global_starts_and_per_chat_starts():
     assert s.chat_ready_at("c2") == pytest.approx(first + 3.0) and s.global_ready_at() == pytest.approx(first + 0.12)
 
 
+def test_group_chats_are_spaced_by_their_own_interval():
+    clock = FakeClock()
+    s = SendSchedule(rate=25, chat_interval=1.0, clock=clock, group_interval=3.0)
+    first = s.take("-1001")
+    assert s.chat_ready_at("-1001") == pytest.approx(first + 3.0)
+    assert s.chat_ready_at("-1001") > s.take("1001") + 1.0  # a private chat keeps its 1 s
+    assert SendSchedule(chat_interval=2.0, group_interval=0.5).interval("-1") == 2.0  # never below a chat's
+
+
 def test_schedule_pause_after_429_holds_everything():
     clock = FakeClock()
     s = SendSchedule(rate=25, chat_interval=1.0, clock=clock)
