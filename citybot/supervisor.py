@@ -7,7 +7,8 @@ chat (`citybot chat`) in the foreground, owning stdin/stdout. Each waits until t
 Each child's output is prefixed with its name, so the logs say which part said what; while the terminal chat
 owns the console the background parts' logs go to <var_dir>/logs/<name>.log instead (the supervisor says so at
 start, and shows the tail of a part's log if it dies). Ctrl-C (or SIGTERM) stops all children cleanly: SIGTERM
-first, SIGKILL after a grace period. If a child dies on its own, the supervisor stops the rest and exits
+first, SIGKILL after a grace period; if the supervisor itself is killed, the children get SIGTERM too (Linux
+PR_SET_PDEATHSIG), so no part keeps running without it. If a child dies on its own, the supervisor stops the rest and exits
 non-zero: a half-running system is worse than a stopped one. The foreground chat ending (/quit, EOF) stops
 everything with exit code 0.
 """
@@ -109,6 +110,18 @@ def plan(settings: Settings) -> list[Service]:
     return services
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec (Linux): SIGTERM when the supervisor dies, even by SIGKILL, so no part is left
+    running (and holding its port) without it. Elsewhere a no-op."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _pump(name: str, stream, out) -> None:
     for line in iter(stream.readline, b""):
         out.write(f"[{name}] {line.decode('utf-8', 'replace')}")
@@ -163,11 +176,12 @@ class Supervisor:
         for svc in self.services:
             env = {**os.environ, **svc.env}
             if svc.foreground:
-                proc = subprocess.Popen(svc.argv, env=env)  # the caller's terminal and working directory
+                # the caller's terminal and working directory
+                proc = subprocess.Popen(svc.argv, env=env, preexec_fn=_die_with_parent)
             else:
                 proc = subprocess.Popen(
                     svc.argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL, start_new_session=True,
+                    stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent,
                 )
                 path = self.log_file(svc.name)
                 out = path.open("a", encoding="utf-8") if path else sys.stdout

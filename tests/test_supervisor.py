@@ -137,6 +137,28 @@ def test_run_starts_the_hub_and_ctrl_c_stops_everything(tmp_path):
     assert _port_free(port) and _port_free(actions_port)
 
 
+def test_a_killed_supervisor_takes_its_children_with_it(tmp_path):
+    """SIGKILL leaves no handler to run: the children must still go (PR_SET_PDEATHSIG), not hold their ports."""
+    port, actions_port = _free_port(), _free_port()
+    env = {**os.environ, "VAR_DIR": str(tmp_path), "MEDIA_DIR": str(tmp_path / "media"), "HUB_PORT": str(port),
+           "HUB_URL": f"http://127.0.0.1:{port}", "ACTIONS_URL": f"http://127.0.0.1:{actions_port}",
+           "MODELS_DIR": str(tmp_path / "no-models"), "TELEGRAM_BOT_TOKEN": "", "TERMINAL_CHAT": "false"}
+    proc = subprocess.Popen([sys.executable, "-m", "citybot.cli", "run"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
+    try:
+        _read_until(proc, "citybot is running")
+        assert not _port_free(port) and not _port_free(actions_port)
+        proc.kill()
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not (_port_free(port) and _port_free(actions_port)):
+        time.sleep(0.2)
+    assert _port_free(port) and _port_free(actions_port), "a child outlived the supervisor"
+
+
 @pytest.mark.rasa
 @pytest.mark.timeout(600)
 def test_run_without_a_token_is_a_terminal_chat_that_files_a_report_and_ends_on_eof(tmp_path):
