@@ -44,8 +44,9 @@ async def staffbot(tg, bots, hub, engine, settings, staff_users, monkeypatch):
     """The staff routers polling the loopback server; a probe router after them records what falls through
     (where the citizen router would take it)."""
     from bot import staff
+    from bot.staff import resolve
 
-    monkeypatch.setattr(commands, "ALBUM_QUIET_S", 0.3)
+    monkeypatch.setattr(resolve, "ALBUM_QUIET_S", 0.3)
     fell_through: list[str] = []
     probe = Router(name="probe")
 
