@@ -35,7 +35,7 @@ from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
 from aiogram.types import (BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message,
                            TelegramObject)
 
-from bot import abuse, buttons
+from bot import abuse, buttons, phone_link
 from bot.rasa import RasaChannel, RasaUnavailable, Reply
 from hub.client import HubClient, HubError, HubRejected
 
@@ -44,6 +44,8 @@ log = logging.getLogger("citybot.bot.citizen")
 BUSY = "系统繁忙，请稍后再试。您刚才的消息没有处理成功，请过一会儿重新发送。"
 PHOTO_FAILED = "照片上传失败，请稍后重新发送照片。"
 EXPIRED_BUTTON = "这个按钮已失效，请直接发送文字。"
+NOT_OWN_CONTACT = "请分享您本人的手机号码（用于查找您通过12345/12319热线反映的案件）。"
+NO_HOTLINE_CASES = "没有找到用这个号码通过热线反映、仍在处理中的案件。如需反映新问题，请直接描述问题和位置。"
 CAPTION_MAX, TEXT_MAX = 1024, 4096  # Telegram's limits for a caption and a message
 
 
@@ -163,6 +165,25 @@ class Citizen:
             log.warning("image %s not fetched: %s", url, exc)
             return None
         return BufferedInputFile(data, filename=PurePosixPath(urlparse(url).path).name or "photo.jpg")
+
+    # -- a shared phone number: follow the hotline's cases for it (bot/phone_link.py) ------------------------------
+    async def contact_turn(self, bot: Bot, hub: HubClient, engine, message: Message, salt: str) -> None:
+        chat_id, contact = message.chat.id, message.contact
+        if message.from_user is None or contact.user_id != message.from_user.id:
+            await self.say(bot, chat_id, NOT_OWN_CONTACT)
+            return
+        try:
+            cases = await phone_link.follow_hotline_cases(hub, engine, chat_id, contact.phone_number, salt)
+        except HubError as exc:
+            log.warning("hotline cases for %s not looked up: %s", chat_ref(chat_id), exc)
+            await self.say(bot, chat_id, BUSY)
+            return
+        if not cases:
+            await self.say(bot, chat_id, NO_HOTLINE_CASES)
+            return
+        lines = [f"{c.service_request_id} {c.service_name or c.service_code or ''}" for c in cases[:10]]
+        await self.say(bot, chat_id, f"找到您通过热线反映的{len(cases)}件案件，之后的处理进展会在这里通知您：\n"
+                                     + "\n".join(lines))
 
     # -- photos ---------------------------------------------------------------------------------------------------------
     async def upload(self, bot: Bot, hub: HubClient, file_id: str, size: int | None, filename: str,
@@ -306,6 +327,10 @@ def make_router(settings) -> Router:
             return
         if text:
             await citizen.converse(bot, rasa, hub, engine, message.chat.id, text)
+
+    @router.message(F.contact)
+    async def on_contact(message: Message, bot: Bot, hub: HubClient, engine, settings) -> None:
+        await citizen.contact_turn(bot, hub, engine, message, settings.phone_hash_salt)
 
     @router.message()
     async def on_other(message: Message, bot: Bot) -> None:

@@ -101,6 +101,34 @@ async def test_other_content_gets_a_hint_and_groups_are_ignored(tg, botctx):
     assert tg.sent(chat_id=-100123) == []
 
 
+async def test_sharing_ones_own_number_follows_the_hotline_cases_filed_for_it(tg, botctx, hub, engine):
+    from sqlmodel import Session
+
+    from bot.citizen import NO_HOTLINE_CASES, NOT_OWN_CONTACT
+    from bot.phone_link import hotline_account
+    from citybot.settings import Settings
+    from citybot.subscriptions import cases_of
+
+    salt = Settings(_env_file=None).phone_hash_salt  # what the bot under test uses
+    filed = await hub.create_request("SRHJ-01", "市民来电反映：小区门口垃圾成堆", address="人民路128号",
+                                     account_id=hotline_account("13812345678", salt), channel="hotline",
+                                     external_id=f"call-{uuid.uuid4().hex[:8]}")
+    case_id = filed.service_request_id
+    async with botctx():
+        tg.add_contact(CHAT, "+86 138 1234 5678")  # the same number, as Telegram formats it
+        await until(lambda: texts(tg, CHAT))
+        tg.add_contact(CHAT, "13912345678", user_id=CHAT + 1)  # someone else's card
+        await until(lambda: len(texts(tg, CHAT)) == 2)
+        tg.add_contact(CHAT, "13700000000")  # own, but nothing filed for it
+        await until(lambda: len(texts(tg, CHAT)) == 3)
+    found, other, nothing = texts(tg, CHAT)
+    assert "1件" in found and case_id in found
+    assert other == NOT_OWN_CONTACT and nothing == NO_HOTLINE_CASES
+    with Session(engine) as s:
+        assert cases_of(CHAT, session=s) == [case_id]  # the notifier will now push its progress here
+    assert not any("13812345678" in str(r.payload) for r in tg.requests if r.method == "sendMessage")
+
+
 async def test_a_429_on_the_reply_delays_it_but_delivers_it_once(tg, botctx):
     async with botctx():
         tg.fail_next(1, retry_after=1, method="sendMessage")

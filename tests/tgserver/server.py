@@ -161,6 +161,12 @@ class BotAPIServer:
             extra["media_group_id"] = media_group_id
         return self._push({"message": self._message(chat_id, photo=photo, from_id=from_id, **extra)})
 
+    def add_contact(self, chat_id: int, phone_number: str, user_id: int | None = None, first_name: str = "市民") -> dict:
+        """A shared contact; `user_id` = whose number it is (the sender's own by default)."""
+        contact = {"phone_number": phone_number, "first_name": first_name,
+                   "user_id": chat_id if user_id is None else user_id}
+        return self._push({"message": self._message(chat_id, contact=contact)})
+
     def add_location(self, chat_id: int, latitude: float, longitude: float) -> dict:
         return self._push({"message": self._message(chat_id, location={"latitude": latitude, "longitude": longitude})})
 
