@@ -1,4 +1,5 @@
-"""A reference hub in a child process on a free loopback port, for the benchmarks."""
+"""A reference hub in a child process on a free loopback port, for the benchmarks and the tests that need a real
+hub process (e.g. two processes on one database)."""
 
 from __future__ import annotations
 

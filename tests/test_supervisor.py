@@ -163,13 +163,9 @@ def test_a_killed_supervisor_takes_its_children_with_it(tmp_path):
 @pytest.mark.timeout(600)
 def test_run_without_a_token_is_a_terminal_chat_that_files_a_report_and_ends_on_eof(tmp_path):
     from tests.bot.chat_driver import ChatProcess, drive_report
-    from tests.dialogue.stack import RASA, find_model
+    from tests.dialogue.stack import model_or_skip
 
-    if not RASA.exists():
-        pytest.skip(f"the Rasa virtualenv is missing ({RASA})")
-    model = find_model()
-    if model is None:
-        pytest.skip("no trained model with the dialogue domain (train one: `citybot train`)")
+    model = model_or_skip()
     models = tmp_path / "models"
     models.mkdir()
     (models / model.name).symlink_to(model)

@@ -5,6 +5,7 @@ factory."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import io
 import socket
@@ -19,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # `tests.tgserver` is imported as a package from the repository root
     sys.path.insert(0, str(ROOT))
 
+from tests.pgschema import fresh_schema  # noqa: E402
 from tests.tgserver import BotAPIServer  # noqa: E402
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -101,25 +103,8 @@ async def hub(hub_url):
         yield client
 
 
-PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 # for @pytest.mark.parametrize("engine", BOTH_DATABASES, indirect=True)
 BOTH_DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-
-
-def _pg_schema_url():
-    """A fresh schema on the PostgreSQL test database, or skip with the reason it is not reachable."""
-    import uuid
-
-    import sqlalchemy as sa
-
-    schema = f"bot_test_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = sa.create_engine(PG_URL, connect_args={"connect_timeout": 2})
-        with admin.begin() as conn:
-            conn.execute(sa.schema.CreateSchema(schema))
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        pytest.skip(f"PostgreSQL not reachable at 127.0.0.1:5432: {type(exc).__name__}")
-    return admin, schema, f"{PG_URL}?options=-csearch_path%3D{schema}"
 
 
 @pytest.fixture
@@ -131,21 +116,13 @@ def engine(request, tmp_path):
     from citybot.db import create_tables, make_engine
 
     kind = getattr(request, "param", "sqlite")
-    admin = schema = None
-    if kind == "postgresql":
-        admin, schema, url = _pg_schema_url()
-    else:
-        url = f"sqlite:///{tmp_path / 'citybot.db'}"
-    engine = make_engine(url)
-    create_tables(engine)
-    yield engine
-    engine.dispose()
-    if admin is not None:
-        import sqlalchemy as sa
-
-        with admin.begin() as conn:
-            conn.execute(sa.schema.DropSchema(schema, cascade=True))
-        admin.dispose()
+    with contextlib.ExitStack() as stack:
+        url = (stack.enter_context(fresh_schema("bot_test")) if kind == "postgresql"
+               else f"sqlite:///{tmp_path / 'citybot.db'}")
+        engine = make_engine(url)
+        stack.callback(engine.dispose)  # before the schema is dropped
+        create_tables(engine)
+        yield engine
 
 
 @pytest.fixture

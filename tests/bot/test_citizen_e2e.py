@@ -14,7 +14,7 @@ from tests.bot.citizen_harness import keyboard, running_bot, texts
 from tests.bot.conftest import image_bytes, until
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dialogue"))
-from stack import RASA, Stack, _wait, find_model  # noqa: E402
+from stack import RASA, Stack, _wait, model_or_skip  # noqa: E402
 
 pytestmark = [pytest.mark.rasa, pytest.mark.slow]
 
@@ -43,11 +43,7 @@ class TrackerStack(Stack):
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    if not RASA.exists():
-        pytest.skip(f"the Rasa virtualenv is missing ({RASA})")
-    model = find_model()
-    if model is None:
-        pytest.skip("no trained model with the dialogue domain (train one; see docs/dialogue.md)")
+    model = model_or_skip()
     with TrackerStack(tmp_path_factory.mktemp("citizen-stack"), model) as s:
         yield s
 

@@ -70,13 +70,9 @@ async def test_a_notifier_needs_somewhere_to_deliver(hub, engine):
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    from tests.dialogue.stack import RASA, Stack, find_model
+    from tests.dialogue.stack import Stack, model_or_skip
 
-    if not RASA.exists():
-        pytest.skip(f"the Rasa virtualenv is missing ({RASA})")
-    model = find_model()
-    if model is None:
-        pytest.skip("no trained model with the dialogue domain (train one: `citybot train`)")
+    model = model_or_skip()
     with Stack(tmp_path_factory.mktemp("stack"), model) as s:
         yield s
 

@@ -44,6 +44,18 @@ def find_model() -> Path | None:
     return None
 
 
+def model_or_skip() -> Path:
+    """The model for a test that needs the real Rasa stack; skips with the reason when it cannot run here."""
+    import pytest
+
+    if not RASA.exists():
+        pytest.skip(f"the Rasa virtualenv is missing ({RASA})")
+    model = find_model()
+    if model is None:
+        pytest.skip("no trained model with the dialogue domain (train one: `citybot train`)")
+    return model
+
+
 def png() -> bytes:
     """A valid 2x2 PNG, for uploading a 'photo' to the hub."""
     def chunk(kind: bytes, data: bytes) -> bytes:

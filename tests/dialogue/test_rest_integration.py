@@ -11,18 +11,14 @@ import json
 import httpx
 import pytest
 
-from stack import RASA, Stack, find_model, png
+from stack import Stack, model_or_skip, png
 
 pytestmark = pytest.mark.rasa
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    if not RASA.exists():
-        pytest.skip(f"the Rasa virtualenv is missing ({RASA})")
-    model = find_model()
-    if model is None:
-        pytest.skip("no trained model with the dialogue domain (train one; see docs/dialogue.md)")
+    model = model_or_skip()
     with Stack(tmp_path_factory.mktemp("stack"), model) as s:
         yield s
 

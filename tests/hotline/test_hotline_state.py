@@ -2,55 +2,24 @@
 
 from __future__ import annotations
 
-import uuid
+import contextlib
 
 import pytest
 
 from citybot.db import create_tables, make_engine
 from hotline.state import HotlineCall, IngestState
-
-PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
-
-
-def _pg_reason() -> str | None:
-    try:
-        import sqlalchemy as sa
-
-        engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 2})
-        with engine.connect() as conn:
-            conn.execute(sa.text("select 1"))
-        engine.dispose()
-        return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        return f"PostgreSQL not reachable at 127.0.0.1:5432: {type(exc).__name__}"
+from tests.pgschema import fresh_schema
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def engine(request, tmp_path):
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'citybot.db'}")
+    with contextlib.ExitStack() as stack:
+        url = (stack.enter_context(fresh_schema("hotline_test")) if request.param == "postgresql"
+               else f"sqlite:///{tmp_path / 'citybot.db'}")
+        engine = make_engine(url)
+        stack.callback(engine.dispose)  # before the schema is dropped
         create_tables(engine)
         yield engine
-        engine.dispose()
-        return
-    reason = _pg_reason()
-    if reason:
-        pytest.skip(reason)
-    import sqlalchemy as sa
-
-    schema = f"hotline_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(sa.schema.CreateSchema(schema))
-    engine = make_engine(f"{PG_URL}?options=-csearch_path%3D{schema}")
-    try:
-        create_tables(engine)
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(sa.schema.DropSchema(schema, cascade=True))
-        admin.dispose()
 
 
 def _row(call_id: str, outcome: str, **kw) -> HotlineCall:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 import httpx
 import pytest
-from hubtesting import PG_URL, TZ, Clock, make_settings, pg_available
+from hubtesting import TZ, Clock, make_settings
+
+from tests.pgschema import fresh_schema
 
 
 @pytest.fixture
@@ -41,18 +42,5 @@ def db_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'store.db'}"
         return
-    reason = pg_available()
-    if reason:
-        pytest.skip(reason)
-    import sqlalchemy as sa
-
-    schema = f"hub_test_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(PG_URL)
-    with engine.begin() as conn:
-        conn.execute(sa.schema.CreateSchema(schema))
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sa.schema.DropSchema(schema, cascade=True))
-        engine.dispose()
+    with fresh_schema("hub_test") as url:
+        yield url

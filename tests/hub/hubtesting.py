@@ -16,7 +16,6 @@ STAFF = {  # name -> token:role:level:department
     "street_op": "tok-street:operator:街道:区环境卫生管理所",
     "other_dept": "tok-other:supervisor:区:园林绿化局",
 }
-PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 
 
 def auth(who: str) -> dict[str, str]:
@@ -41,20 +40,6 @@ def make_settings(tmp_path, db_url: str | None = None, **kw) -> Settings:
                   hub_database_url=db_url or f"sqlite:///{tmp_path / 'hub.db'}", hub_api_keys=API_KEY,
                   hub_staff_tokens=",".join(STAFF.values()), hub_sweep_interval_s=0, hub_public_url="http://hub.test")
     return Settings(_env_file=None, **{**fields, **kw})
-
-
-def pg_available() -> str | None:
-    """None when PostgreSQL answers, else the reason it is skipped."""
-    try:
-        import sqlalchemy as sa
-
-        engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 2})
-        with engine.connect() as conn:
-            conn.execute(sa.text("select 1"))
-        engine.dispose()
-        return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        return f"PostgreSQL not reachable at 127.0.0.1:5432: {type(exc).__name__}: {str(exc).splitlines()[0][:100]}"
 
 
 def image_bytes(fmt: str = "JPEG", size=(8, 8)) -> bytes:

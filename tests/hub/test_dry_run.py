@@ -4,16 +4,12 @@ creates of one (channel, external_id): always the one case, never a 500 (SQLite 
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
-import time
 
 import httpx
 import pytest
 from hubtesting import API_KEY, filing_form
 
+from bench.hubserver import start_hub
 from hub.client import HubClient, HubRejected
 
 POST = "/open311/v2/requests.json"
@@ -92,41 +88,13 @@ async def test_dry_run_in_xml(http):
 
 
 # -- through HubClient against a real server process ------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_hub(tmp_path, db_url: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "HUB_DATABASE_URL": db_url, "VAR_DIR": str(tmp_path), "MEDIA_DIR": str(tmp_path / "media"),
-           "HUB_API_KEYS": API_KEY, "HUB_SWEEP_INTERVAL_S": "0", "LOG_LEVEL": "WARNING", "HUB_PUBLIC_URL": base}
-    code = ("import uvicorn; from hub.app import create_app; "
-            f"uvicorn.run(create_app(), host='127.0.0.1', port={port}, log_level='warning', access_log=False)")
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=str(tmp_path), env=env)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/open311/v2/services.json", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            raise RuntimeError("hub server exited during startup")
-        time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("hub server did not start")
-
-
 @pytest.fixture
 def two_servers(tmp_path, db_url):
     """Two hub processes on one database (started one after the other: the first creates the tables)."""
     procs = []
     try:
         for _ in range(2):
-            procs.append(start_hub(tmp_path, db_url))
+            procs.append(start_hub(str(tmp_path), db_url, HUB_API_KEYS=API_KEY))
         yield [base for _, base in procs]
     finally:
         for proc, _ in procs:
