@@ -11,6 +11,8 @@ RUN pip install --no-cache-dir -r requirements/app.lock
 COPY pyproject.toml README.md ./
 COPY citybot citybot
 COPY hub hub
+COPY hubapi hubapi
+COPY hotline hotline
 COPY nlu nlu
 COPY actions actions
 COPY bot bot

@@ -13,7 +13,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import message, outbox, pending, report, services
-from hub.client import CaseNotFound, Conflict, Forbidden, HubRejected, HubUnavailable, ServiceRequest
+from hubapi.client import CaseNotFound, Conflict, Forbidden, HubRejected, HubUnavailable, ServiceRequest
+from hubapi.states import label
 
 log = logging.getLogger(__name__)
 
@@ -336,7 +337,7 @@ class ActionListCases(HubAction):
             dispatcher.utter_message(response="utter_no_cases")
             return []
         lines = [f"{i}. {c.service_request_id} {c.service_name or c.service_code} "
-                 f"{report.STATE_NAMES.get(c.state or '', c.status)}{'（已超时）' if c.overdue else ''}"
+                 f"{label(c.state) if c.state else c.status}{'（已超时）' if c.overdue else ''}"
                  for i, c in enumerate(cases[:10], 1)]
         more = f"\n（共{len(cases)}件，显示最近10件）" if len(cases) > 10 else ""
         dispatcher.utter_message(text="您反映的问题：\n" + "\n".join(lines) + more + "\n发送案件编号可查看详情。")

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 
 from actions.services import Services
-from hub.client import CreatedRequest, HubRejected, HubUnavailable
+from hubapi.client import CreatedRequest, Filing, HubRejected, HubUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -27,21 +27,21 @@ class Outcome:
     rejected: HubRejected | None = None      # the hub refused it (bad data): nothing filed, nothing queued
 
 
-async def _create(services: Services, filing: dict) -> CreatedRequest:
-    return await services.hub.create_request(**filing)
+async def _create(services: Services, filing: Filing) -> CreatedRequest:
+    return await services.hub.create_request(filing)
 
 
 async def _subscribe(services: Services, sender_id: str, created: CreatedRequest) -> None:
-    case_id = created.duplicate_of or created.service_request_id
-    if case_id:
-        await asyncio.to_thread(services.store.subscribe, sender_id, case_id)
+    """Follow the case from now on: what the filing answer already told the citizen is not pushed again."""
+    if created.followed_id:
+        await asyncio.to_thread(services.store.subscribe, sender_id, created.followed_id, created.update_id)
 
 
-async def file_report(services: Services, sender_id: str, filing: dict) -> Outcome:
+async def file_report(services: Services, sender_id: str, filing: Filing) -> Outcome:
     try:
         created = await _create(services, filing)
     except HubUnavailable as exc:
-        log.warning("hub unavailable, report %s queued: %s", filing.get("external_id"), exc)
+        log.warning("hub unavailable, report %s queued: %s", filing.external_id, exc)
         await asyncio.to_thread(services.store.enqueue, sender_id, filing)
         return Outcome(queued=True)
     except HubRejected as exc:

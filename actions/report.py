@@ -7,7 +7,8 @@ import uuid
 from zoneinfo import ZoneInfo
 
 from citybot import catalogue as cat
-from hub.client import CreatedRequest, ServiceRequest
+from hubapi.client import CreatedRequest, Filing, ServiceRequest
+from hubapi.states import label
 
 STATE_NAMES = {
     "received": "已受理", "dispatched": "已派遣", "in_progress": "处置中", "resolved": "已处理",
@@ -41,16 +42,13 @@ def summary(catalogue: cat.Catalogue, code: str, description: str, address: str 
 
 
 def filing(*, code: str, description: str, address: str | None, lat, long, photos: list[str], account_id: str,
-           channel: str, external_id: str, contact: dict | None = None) -> dict:
-    """HubClient.create_request keyword arguments (JSON-safe, as stored in the outbox). The citizen's name and
-    phone are included only when `contact` is given, i.e. with the citizen's consent."""
-    out = {"service_code": code, "description": description, "address": address, "lat": lat, "long": long,
-           "media_urls": list(photos), "account_id": account_id, "channel": channel, "external_id": external_id}
-    if lat is None or long is None:
-        out["lat"] = out["long"] = None
-    if contact:
-        out.update({k: contact.get(k) for k in ("first_name", "last_name", "phone") if contact.get(k)})
-    return out
+           channel: str, external_id: str, contact: dict | None = None) -> Filing:
+    """The report as the hub takes it. The citizen's name and phone are included only when `contact` is given,
+    i.e. with the citizen's consent."""
+    contact = contact or {}
+    return Filing(code, description, address=address, lat=lat, long=long, media_urls=tuple(photos),
+                  account_id=account_id, channel=channel, external_id=external_id,
+                  **{k: contact[k] for k in ("first_name", "last_name", "phone") if contact.get(k)})
 
 
 def when(t: dt.datetime | None, tz: ZoneInfo) -> str:
@@ -71,7 +69,7 @@ def duplicate_reply(created: CreatedRequest) -> str:
 
 
 def status_line(case: ServiceRequest, tz: ZoneInfo) -> str:
-    state = STATE_NAMES.get(case.state or "", case.status)
+    state = label(case.state) if case.state else case.status
     parts = [f"案件{case.service_request_id}（{case.service_name or case.service_code}）：{state}"]
     if case.agency_responsible:
         parts.append(f"承办部门：{case.agency_responsible}")

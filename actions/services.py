@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 
 from actions.store import Store
 from citybot import catalogue as cat
-from hub.client import HubClient
+from hubapi.accounts import chat_account
+from hubapi.client import HubClient
 
 
 @dataclass
@@ -21,10 +22,10 @@ class Services:
     catalogue: cat.Catalogue
     tz: ZoneInfo
     channel: str = "chat"          # the Open311 channel the hub records for chat reports
-    account_prefix: str = "tg:"    # account_id = prefix + the conversation's sender_id
 
     def account_id(self, sender_id: str) -> str:
-        return sender_id if sender_id.startswith(self.account_prefix) else f"{self.account_prefix}{sender_id}"
+        """The hub account of a conversation (its sender id is the chat id)."""
+        return chat_account(sender_id)
 
 
 _current: Services | None = None

@@ -16,6 +16,7 @@ from sqlmodel import Field, Session, SQLModel, select
 
 from citybot import subscriptions
 from citybot.subscriptions import Subscription
+from hubapi.models import Filing
 
 
 def _now() -> dt.datetime:
@@ -28,7 +29,7 @@ class OutboxRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     external_id: str = Field(max_length=128, unique=True)
     sender_id: str = Field(max_length=128, index=True)
-    payload: str  # JSON: the keyword arguments of HubClient.create_request
+    payload: str  # JSON: the Filing (hubapi.models.Filing.to_json)
     status: str = Field(default="pending", max_length=16, index=True)  # pending | filed | rejected
     attempts: int = 0
     next_attempt_at: dt.datetime = Field(default_factory=_now)
@@ -39,8 +40,8 @@ class OutboxRow(SQLModel, table=True):
     filed_at: dt.datetime | None = None
 
     @property
-    def filing(self) -> dict:
-        return json.loads(self.payload)
+    def filing(self) -> Filing:
+        return Filing.from_json(json.loads(self.payload))
 
 
 class Store:
@@ -50,13 +51,13 @@ class Store:
         self.engine = engine
 
     # -- outbox ----------------------------------------------------------------------------------------------
-    def enqueue(self, sender_id: str, filing: dict) -> OutboxRow:
+    def enqueue(self, sender_id: str, filing: Filing) -> OutboxRow:
         """Save a filing (idempotent on its external_id: queuing the same report twice keeps one row)."""
         with Session(self.engine) as s:
-            row = s.exec(select(OutboxRow).where(OutboxRow.external_id == filing["external_id"])).first()
+            row = s.exec(select(OutboxRow).where(OutboxRow.external_id == filing.external_id)).first()
             if row is None:
-                row = OutboxRow(external_id=filing["external_id"], sender_id=sender_id,
-                                payload=json.dumps(filing, ensure_ascii=False))
+                row = OutboxRow(external_id=filing.external_id, sender_id=sender_id,
+                                payload=json.dumps(filing.to_json(), ensure_ascii=False))
                 s.add(row)
                 s.commit()
                 s.refresh(row)
@@ -99,10 +100,11 @@ class Store:
             s.commit()
 
     # -- subscriptions ---------------------------------------------------------------------------------------
-    def subscribe(self, sender_id: str, case_id: str) -> None:
-        """The conversation's sender id is the chat id (Telegram relays chat ids as REST senders)."""
+    def subscribe(self, sender_id: str, case_id: str, after_update_id: int | None = None) -> None:
+        """The conversation's sender id is the chat id (Telegram relays chat ids as REST senders); updates up to
+        `after_update_id` were told in the filing answer and are not pushed."""
         with Session(self.engine) as s:
-            subscriptions.subscribe(sender_id, case_id, session=s)
+            subscriptions.subscribe(sender_id, case_id, session=s, after_update_id=after_update_id)
             s.commit()
 
     def subscriptions(self, sender_id: str | None = None, case_id: str | None = None) -> list[Subscription]:

@@ -81,7 +81,7 @@ async def run(path: Path, hub_url: str, workdir: Path, hub_pid: int) -> tuple[di
     from hotline.ingest import Ingestor, Options
     from hotline.quarantine import Quarantine
     from hotline.state import IngestState
-    from hub.client import HubClient
+    from hubapi.client import HubClient
     from nlu.client import start_nlu
 
     engine = make_engine(f"sqlite:///{workdir / 'citybot.db'}")

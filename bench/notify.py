@@ -31,6 +31,7 @@ from hubserver import start_hub
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from hubapi.models import Filing  # noqa: E402
 from tests.tgserver import BotAPIServer  # noqa: E402
 
 API_KEY, STAFF = "citybot-dev-key", "citybot-dev-staff"
@@ -65,9 +66,9 @@ async def produce(hub, engine, n_chats: int, concurrency: int = 8) -> float:
 
     async def file(i: int) -> None:
         async with sem:
-            created = await hub.create_request(
-                "SRHJ-01", f"bench 小区门口垃圾成堆 {i}", lat=22.0 + (i // 100) * 0.01, long=113.0 + (i % 100) * 0.01,
-                account_id=f"tg:{10_000 + i}", channel="chat", external_id=f"bench-{i}")
+            created = await hub.create_request(Filing("SRHJ-01", f"bench 小区门口垃圾成堆 {i}", lat=22.0 + (i // 100) * 0.01,
+                                                      long=113.0 + (i % 100) * 0.01, account_id=f"tg:{10_000 + i}",
+                                                      channel="chat", external_id=f"bench-{i}"))
             cases[i] = created.service_request_id
 
             def follow() -> None:  # as the dialogue action does right after filing (off the event loop)
@@ -96,7 +97,7 @@ async def bench(n_chats: int, latency: float, stall_s: float) -> dict:
     from bot.notifier import Notifier, NotifierConfig, make_bot
     from citybot.db import create_tables, make_engine
     from citybot.settings import Settings
-    from hub.client import HubClient
+    from hubapi.client import HubClient
 
     settings = Settings(_env_file=None)
     expected = n_chats * 5

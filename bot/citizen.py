@@ -37,7 +37,7 @@ from aiogram.types import (BufferedInputFile, CallbackQuery, InlineKeyboardButto
 
 from bot import abuse, buttons, phone_link
 from bot.rasa import RasaChannel, RasaUnavailable, Reply
-from hub.client import HubClient, HubError, HubRejected
+from hubapi.client import HubClient, HubError, HubRejected
 
 log = logging.getLogger("citybot.bot.citizen")
 

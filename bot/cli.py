@@ -67,7 +67,7 @@ async def _serve(args, settings, engine) -> int:
     from bot.notifier import Notifier, NotifierConfig, make_bot
     from bot.staff.access import parse_chats
     from bot.staff.alerts import StaffAlerts
-    from hub.client import HubClient, HubError
+    from hubapi.client import HubClient, HubError
 
     try:
         parse_chats(settings.staff_chats)
@@ -125,7 +125,7 @@ async def _serve_bot(args, settings, webhook: bool) -> int:
     from bot.app import build_dispatcher, build_storage, make_citizen_bot, run_bot
     from bot.rasa import RasaChannel
     from citybot.db import create_tables, make_engine
-    from hub.client import HubClient
+    from hubapi.client import HubClient
 
     engine = make_engine(args.database_url or settings.resolved_database_url)
     create_tables(engine)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from hub.client import Update
+from hubapi.client import Update
 
 RATE_PREFIX = "rate"
 CAPTION_MAX = 1024  # Telegram's caption limit
@@ -38,14 +38,8 @@ def _when(value: dt.datetime | None, tz: ZoneInfo) -> str:
     return f"{local.month}月{local.day}日{local:%H:%M}"
 
 
-def _note(update: Update) -> str:
-    """The staff's own words after the hub's standard phrase ('已处理反馈：清理完毕' -> '清理完毕')."""
-    _, sep, rest = (update.description or "").partition("：")
-    return rest.strip() if sep else ""
-
-
 def _with_note(text: str, update: Update, label: str = "说明") -> str:
-    note = _note(update)
+    note = update.note.strip()
     return f"{text}\n{label}：{note}" if note else text
 
 

@@ -47,7 +47,7 @@ from bot import messages
 from bot.outbox import Item, Outbox, utcnow
 from bot.ratelimit import SendSchedule
 from citybot import subscriptions
-from hub.client import HubClient, HubError, Update
+from hubapi.client import HubClient, HubError, Update
 
 log = logging.getLogger("citybot.notifier")
 
@@ -221,7 +221,7 @@ class Notifier:
             taken = {(r["update_id"], r["chat_id"]) for r in rows}
             for u in updates:
                 payload = messages.render(u, self.tz)
-                chats = subscriptions.subscribers(u.service_request_id, session=s)
+                chats = subscriptions.subscribers(u.service_request_id, session=s, update_id=u.update_id)
                 target = merged_into.get(u.update_id)
                 if target:  # followers of a merged case now follow the case it was merged into
                     for chat in chats:

@@ -12,21 +12,17 @@ import asyncio
 
 from sqlmodel import Session
 
-from citybot.privacy import salted_hash
 from citybot.subscriptions import subscribe
-from hub.client import HubClient, ServiceRequest
-from hub.lifecycle import ACTIVE_STATES
+from hubapi.accounts import phone_account
+from hubapi.client import HubClient, ServiceRequest
+from hubapi.states import ACTIVE_STATES, CLOSED, RESOLVED
 
-FOLLOWABLE = ACTIVE_STATES | {"resolved", "closed"}  # still worth a push: progress, the result, the rating
-
-
-def hotline_account(phone: str, salt: str) -> str:
-    return f"phone:{salted_hash(phone, salt)}"
+FOLLOWABLE = ACTIVE_STATES | {RESOLVED, CLOSED}  # still worth a push: progress, the result, the rating
 
 
 async def follow_hotline_cases(hub: HubClient, engine, chat_id: int | str, phone: str, salt: str) -> list[ServiceRequest]:
     """Subscribe `chat_id` to the followable cases filed for `phone`; returns them, newest first."""
-    cases = await hub.list_requests(account_id=hotline_account(phone, salt))
+    cases = await hub.list_requests(account_id=phone_account(phone, salt))
     cases = [c for c in cases if (c.state or "") in FOLLOWABLE]
 
     def write() -> None:

@@ -1,8 +1,8 @@
 """The rating buttons under a closed case's message (callback data rate:<case_id>:<1-5>) -> the hub's rate.
 
 One Router for this concern; the composing app passes `hub` (a HubClient) to the Dispatcher, and may pass
-`account_id_for` (Telegram user id -> the hub account_id the case was filed with; default "tg:<user id>",
-which must match what the dialogue actions file with).
+`account_id_for` (Telegram user id -> the hub account_id the case was filed with; default hubapi.accounts.chat_account,
+which is what the dialogue actions file with).
 """
 
 from __future__ import annotations
@@ -14,15 +14,12 @@ from aiogram import F, Router
 from aiogram.types import CallbackQuery
 
 from bot.messages import RATE_PREFIX, parse_rating
-from hub.client import Conflict, Forbidden, HubClient, HubError
+from hubapi.accounts import chat_account
+from hubapi.client import Conflict, Forbidden, HubClient, HubError
 
 log = logging.getLogger("citybot.bot.rating")
-def telegram_account_id(user_id: int) -> str:
-    return f"tg:{user_id}"
-
-
 async def on_rating(query: CallbackQuery, hub: HubClient,
-                    account_id_for: Callable[[int], str] = telegram_account_id) -> None:
+                    account_id_for: Callable[[int], str] = chat_account) -> None:
     parsed = parse_rating(query.data or "")
     if parsed is None:
         await query.answer("这个评分按钮无效。", show_alert=True)

@@ -26,6 +26,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from hubapi.accounts import chat_account
+
 log = logging.getLogger("citybot.terminal")
 
 PROMPT = "你> "
@@ -125,7 +127,7 @@ class TerminalChat:
 
     @property
     def account_id(self) -> str:
-        return f"tg:{self.chat_id}"  # the account the dialogue actions file this chat's cases under
+        return chat_account(self.chat_id)  # the account the dialogue actions file this chat's cases under
 
     async def handle(self, line: str) -> bool:
         line = line.strip()
@@ -170,7 +172,7 @@ class TerminalChat:
                 self.console.show("机器人", "（图片）", photos=[r.image])
 
     async def _photo(self, args: str) -> None:
-        from hub.client import HubError
+        from hubapi.client import HubError
 
         try:
             parts = shlex.split(args)
@@ -224,7 +226,7 @@ class TerminalChat:
 
     async def _rate(self, case_id: str, stars: int) -> None:
         """The rating buttons under a closed case, as bot/rating.py answers them in Telegram."""
-        from hub.client import Conflict, Forbidden, HubError, HubRejected
+        from hubapi.client import Conflict, Forbidden, HubError, HubRejected
 
         try:
             await self.hub.rate(case_id, stars, account_id=self.account_id)
@@ -358,7 +360,7 @@ class _Services:
 
 async def _start(settings, chat_id: int, console: Console, notify: bool) -> _Services:
     from bot.rasa import RasaChannel
-    from hub.client import HubClient
+    from hubapi.client import HubClient
 
     rasa = RasaChannel(settings.rasa_url, timeout=60)
     hub = HubClient.from_settings(settings)

@@ -21,7 +21,7 @@ COMMAND_MODULES = (
     "bot.cli",
     "bot.staff.cli",
     "bot.terminal",
-    "hub.staff_cli",
+    "hubapi.staff_cli",
 )
 
 

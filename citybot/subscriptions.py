@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import UniqueConstraint, or_
 from sqlmodel import Field, Session, SQLModel, select
 
 
@@ -28,18 +28,23 @@ class Subscription(SQLModel, table=True):
     case_id: str = Field(index=True, max_length=32)
     channel: str = Field(default="telegram", max_length=16)
     active: bool = Field(default=True)
+    # The chat was told the case up to this feed update when it started following (the filing answer said
+    # "received, dispatched to X"): the notifier pushes only later updates. None: push every update.
+    after_update_id: int | None = None
     created_at: dt.datetime = Field(default_factory=_now)  # aware, UTC
 
 
-def subscribe(chat_id: str | int, case_id: str, *, session: Session, channel: str = "telegram") -> Subscription:
-    """Follow `case_id` from `chat_id` (idempotent; re-activates an inactive subscription)."""
+def subscribe(chat_id: str | int, case_id: str, *, session: Session, channel: str = "telegram",
+              after_update_id: int | None = None) -> Subscription:
+    """Follow `case_id` from `chat_id` (idempotent; re-activates an inactive subscription). `after_update_id`:
+    the chat already knows the case up to that feed update (a following chat keeps what it had)."""
     chat_id, case_id = str(chat_id), str(case_id)
     sub = session.exec(select(Subscription).where(Subscription.chat_id == chat_id,
                                                   Subscription.case_id == case_id)).first()
     if sub is None:
-        sub = Subscription(chat_id=chat_id, case_id=case_id, channel=channel)
+        sub = Subscription(chat_id=chat_id, case_id=case_id, channel=channel, after_update_id=after_update_id)
     elif not sub.active or sub.channel != channel:
-        sub.active, sub.channel = True, channel
+        sub.active, sub.channel, sub.after_update_id = True, channel, after_update_id
     else:
         return sub
     session.add(sub)
@@ -47,11 +52,15 @@ def subscribe(chat_id: str | int, case_id: str, *, session: Session, channel: st
     return sub
 
 
-def subscribers(case_id: str, *, session: Session, channel: str | None = "telegram") -> list[str]:
-    """Chat ids actively following `case_id` (on `channel`, or every channel when None), oldest first."""
+def subscribers(case_id: str, *, session: Session, channel: str | None = "telegram",
+                update_id: int | None = None) -> list[str]:
+    """Chat ids actively following `case_id` (on `channel`, or every channel when None), oldest first; with
+    `update_id`, only those not already told that update."""
     q = select(Subscription.chat_id).where(Subscription.case_id == str(case_id), Subscription.active == True)  # noqa: E712
     if channel is not None:
         q = q.where(Subscription.channel == channel)
+    if update_id is not None:
+        q = q.where(or_(Subscription.after_update_id.is_(None), Subscription.after_update_id < update_id))
     return list(session.exec(q.order_by(Subscription.id)))
 
 

@@ -61,7 +61,7 @@ async def _ingest(args: argparse.Namespace) -> int:
     from hotline.ingest import Ingestor, Options
     from hotline.quarantine import Quarantine
     from hotline.state import IngestState
-    from hub.client import HubClient
+    from hubapi.client import HubClient
     from nlu.client import NLUError, start_nlu
 
     log = logging.getLogger("citybot.hotline")

@@ -25,6 +25,8 @@ from citybot.privacy import mask, salted_hash
 from hotline import records, transcript
 from hotline.quarantine import Quarantine
 from hotline.state import HotlineCall, IngestState
+from hubapi.accounts import phone_account
+from hubapi.models import Filing
 
 log = logging.getLogger("citybot.hotline")
 
@@ -257,25 +259,19 @@ class Ingestor:
         self._count_and_record(row)
 
     async def _file(self, record, text, cat, location, phone_hash):
-        from hub.client import HubUnavailable
+        from hubapi.client import HubUnavailable
 
         if self.opt.dry_run and not self._hub_dry_run:
             return None  # no hub that can check for a duplicate without filing: report `file`
-        kwargs: dict[str, Any] = dict(
-            service_code=cat["service_code"],
-            description=mask(text)[:MAX_DESCRIPTION],
-            address=address(location),
-            account_id=f"phone:{phone_hash}" if phone_hash else None,
-            channel=CHANNEL,
-            external_id=record.call_id,
-        )
-        if self.opt.dry_run:
-            kwargs["dry_run"] = True
+        filing = Filing(cat["service_code"], mask(text)[:MAX_DESCRIPTION], address=address(location),
+                        account_id=phone_account(record.caller_phone, self.opt.phone_salt) if phone_hash else None,
+                        channel=CHANNEL, external_id=record.call_id)
+        extra = {"dry_run": True} if self.opt.dry_run else {}
         waited, delay = 0.0, 1.0
         async with self._sem:
             while True:
                 try:
-                    return await self.hub.create_request(**kwargs)
+                    return await self.hub.create_request(filing, **extra)
                 except HubUnavailable as exc:
                     if self.opt.dry_run:  # a dry run does not wait for the hub: it goes on offline
                         if self._hub_dry_run:

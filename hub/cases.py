@@ -125,12 +125,23 @@ class Hub:
             if f.external_id:
                 existing = store.case_row_by_external_id(f.channel, f.external_id, session=conn)
                 if existing is not None:
-                    return SimpleNamespace(**existing), False
+                    case = SimpleNamespace(**existing)
+                    case.update_id = self._told(case, conn)
+                    return case, False
             original = self._original(f, sub, address_norm, now_db, conn)
             case_id = store.next_case_id(now.astimezone(self.workclock.tz).date(), session=conn)
             case, updates = self._draft(f, sub, case_id, address_norm, original, now)
             store.insert_case(vars(case), updates, session=conn)
+            case.update_id = self._told(case, conn)
             return case, True
+
+    @staticmethod
+    def _told(case, conn) -> int | None:
+        """The feed position the filer is told about in the answer: for a duplicate, the open case as it is now;
+        for a new case, its filing updates (received, dispatched)."""
+        if case.duplicate_of:
+            return store.last_update_id(case.duplicate_of, session=conn)
+        return store.last_update_id(case.id, session=conn, upto=case.requested_at)
 
     def preview(self, f: Filing) -> tuple[SimpleNamespace, bool]:
         """What `file` would answer, creating nothing (a dry run): (the existing case, False) for a re-filed
@@ -235,7 +246,7 @@ class Hub:
                           **kw) -> Callable:
         def apply(case: Case, now: dt.datetime, s) -> None:
             self._enter(case, target, now, note=note, **kw)
-            store.add_update(case, event or target, case.status_notes, to_db(now), session=s)
+            store.add_update(case, event or target, case.status_notes, to_db(now), session=s, note=note)
             if redispatch and self.auto_dispatch:
                 self._enter(case, lc.DISPATCHED, now)
                 store.add_update(case, lc.DISPATCHED, case.status_notes, to_db(now), session=s)
@@ -264,7 +275,7 @@ class Hub:
             case.agency_responsible = None
             self._enter(case, lc.DISPATCHED, now, department=sub.department)
             case.status_notes = lc.note(lc.RECLASSIFIED, department=sub.department) + (f"：{note}" if note else "")
-            store.add_update(case, lc.RECLASSIFIED, case.status_notes, to_db(now), session=s)
+            store.add_update(case, lc.RECLASSIFIED, case.status_notes, to_db(now), session=s, note=note)
             detail["from"] = old
 
         detail = {"service_code": sub.code}
@@ -295,7 +306,7 @@ class Hub:
         case.updated_at = to_db(now)
         notes = lc.note(lc.ESCALATED) + f"（{case.level}级，{case.priority}）" + (f"：{reason}" if reason else "")
         case.status_notes = notes
-        store.add_update(case, lc.ESCALATED, notes, to_db(now), session=s)
+        store.add_update(case, lc.ESCALATED, notes, to_db(now), session=s, note=reason)
 
     def merge(self, case_id: str, into_id: str, principal: Principal, *, actor: str = "", note: str = "",
               check=None) -> Case:
@@ -322,7 +333,7 @@ class Hub:
                 check=None) -> Case:
         def apply(case: Case, now: dt.datetime, s) -> None:
             case.updated_at = to_db(now)
-            store.add_update(case, lc.COMMENT, text, to_db(now), session=s, media_url=media_url)
+            store.add_update(case, lc.COMMENT, text, to_db(now), session=s, media_url=media_url, note=text)
 
         return self._act(case_id, principal, "comment", reason=text, check=check, apply=apply,
                          detail={"media_url": media_url} if media_url else None)

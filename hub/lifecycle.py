@@ -1,4 +1,5 @@
-"""The case lifecycle (数字城管 workflow) as one table: which state may follow which.
+"""The case lifecycle (数字城管 workflow) as the hub enforces it: the states, their labels and which may follow
+which are the interface's (hubapi/states.py); the hub's own phrases for each step are here.
 
 received (立案) -> dispatched (派遣) -> in_progress (处置中) -> resolved (处理反馈) -> closed (核查结案)
 -> rated (评价); plus cancelled, duplicate, referred (非城管事项) and reopened (重新处理).
@@ -6,32 +7,11 @@ received (立案) -> dispatched (派遣) -> in_progress (处置中) -> resolved 
 
 from __future__ import annotations
 
-RECEIVED, DISPATCHED, IN_PROGRESS, RESOLVED, CLOSED, RATED = (
-    "received", "dispatched", "in_progress", "resolved", "closed", "rated")
-CANCELLED, DUPLICATE, REFERRED, REOPENED = "cancelled", "duplicate", "referred", "reopened"
+from hubapi.states import (ACTIVE_STATES, CANCELLED, CLOSED, CLOSED_STATES, COMMENT, DISPATCHED, DUPLICATE,  # noqa: F401
+                           ESCALATED, IN_PROGRESS, OPEN_STATES, OVERDUE, PRIORITIES, RATED, RECEIVED, RECLASSIFIED,
+                           REFERRED, REOPENED, RESOLVED, STATES, TRANSITIONS, status_of)
 
-# state -> the states a case may move to from it. A re-dispatch (dispatched -> dispatched) re-assigns.
-TRANSITIONS: dict[str, frozenset[str]] = {
-    RECEIVED: frozenset({DISPATCHED, CANCELLED, DUPLICATE, REFERRED}),
-    DISPATCHED: frozenset({DISPATCHED, IN_PROGRESS, RESOLVED, CANCELLED, DUPLICATE, REFERRED}),
-    IN_PROGRESS: frozenset({DISPATCHED, RESOLVED, CANCELLED, DUPLICATE, REFERRED}),
-    REOPENED: frozenset({DISPATCHED, IN_PROGRESS, RESOLVED, CANCELLED, DUPLICATE, REFERRED}),
-    RESOLVED: frozenset({CLOSED, RATED, REOPENED}),
-    CLOSED: frozenset({RATED, REOPENED}),
-    RATED: frozenset({REOPENED}),
-    DUPLICATE: frozenset({REOPENED}),  # a wrong merge is undone by reopening
-    CANCELLED: frozenset(),
-    REFERRED: frozenset(),
-}
-STATES = tuple(TRANSITIONS)
-
-# The Open311 status each state maps to.
-OPEN_STATES = frozenset({RECEIVED, DISPATCHED, IN_PROGRESS, REOPENED, RESOLVED})
-CLOSED_STATES = frozenset(STATES) - OPEN_STATES
-# States in which the handling clock runs (a case in them past its due time is overdue).
-ACTIVE_STATES = frozenset({RECEIVED, DISPATCHED, IN_PROGRESS, REOPENED})
-
-# The Chinese note written to status_notes for each state (staff notes are appended).
+# The hub's standard phrase written to status_notes and the feed for each state (the staff note is kept apart).
 NOTES = {
     RECEIVED: "已受理立案",
     DISPATCHED: "已派遣至{department}",
@@ -45,11 +25,7 @@ NOTES = {
     REOPENED: "已重新处理",
 }
 
-# Events in the updates feed that are not state changes.
-OVERDUE, COMMENT, ESCALATED, RECLASSIFIED = "overdue", "comment", "escalated", "reclassified"
 EVENT_NOTES = {OVERDUE: "已超过处置时限", ESCALATED: "已升级督办", RECLASSIFIED: "已重新分类并改派至{department}"}
-
-PRIORITIES = ("normal", "high", "urgent")
 
 
 class IllegalTransition(Exception):
@@ -61,10 +37,6 @@ class IllegalTransition(Exception):
 def check(current: str, target: str) -> None:
     if target not in TRANSITIONS.get(current, ()):
         raise IllegalTransition(current, target)
-
-
-def status_of(state: str) -> str:
-    return "open" if state in OPEN_STATES else "closed"
 
 
 def note(state: str, **fields) -> str:

@@ -68,7 +68,8 @@ class CaseUpdate(SQLModel, table=True):
     case_id: str = Field(foreign_key="hub_case.id", index=True, max_length=14)
     event: str = Field(max_length=16)  # a state, or overdue/comment/escalated/reclassified
     state: str = Field(max_length=16)  # the case's state after the event
-    description: str = Field(default="", max_length=4000)
+    description: str = Field(default="", max_length=4000)  # the hub's standard phrase, then the note
+    note: str = Field(default="", max_length=4000)  # the actor's own words alone (staff note, reason, comment)
     media_url: str | None = Field(default=None, max_length=2048)
     agency_responsible: str | None = Field(default=None, max_length=64)
     expected_at: dt.datetime | None = None

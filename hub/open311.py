@@ -149,6 +149,7 @@ def created_dict(case: Case, *, tz: ZoneInfo) -> dict:
         "agency_responsible": case.agency_responsible,
         "expected_datetime": iso(case.expected_at, tz),
         "state": case.state,
+        "update_id": getattr(case, "update_id", None),
     }
 
 
@@ -160,6 +161,7 @@ def update_dict(u: CaseUpdate, *, tz: ZoneInfo) -> dict:  # a CaseUpdate or a Co
         "state": u.state,
         "event": u.event,
         "description": mask(u.description),
+        "note": mask(u.note),
         "updated_datetime": iso(u.created_at, tz),
         "media_url": u.media_url,
         "agency_responsible": u.agency_responsible,

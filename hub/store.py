@@ -29,6 +29,9 @@ def _hot() -> dict:
         "by_ext_null": select(t).where(t.c.channel.is_(None), t.c.external_id == bindparam("external_id")),
         "insert_case": insert(t),
         "insert_updates": insert(u),
+        "last_update": select(func.max(u.c.id)).where(u.c.case_id == bindparam("case_id")),
+        "last_update_upto": select(func.max(u.c.id)).where(u.c.case_id == bindparam("case_id"),
+                                                            u.c.created_at <= bindparam("upto")),
         "updates_after": select(u).where(u.c.id > bindparam("after")).order_by(u.c.id).limit(bindparam("limit")),
     }
 
@@ -86,9 +89,10 @@ def case_row_by_external_id(channel: str | None, external_id: str, *, session: S
     return dict(row) if row is not None else None
 
 
-def update_row(case, event: str, description: str, now: dt.datetime, *, media_url: str | None = None) -> dict:
+def update_row(case, event: str, description: str, now: dt.datetime, *, media_url: str | None = None,
+               note: str = "") -> dict:
     """The update row for `case` as it is now (a Case or any object with the same attributes)."""
-    return {"case_id": case.id, "event": event, "state": case.state, "description": description,
+    return {"case_id": case.id, "event": event, "state": case.state, "description": description, "note": note or "",
             "media_url": media_url, "agency_responsible": case.agency_responsible, "expected_at": case.expected_at,
             "result_media_urls": list(case.result_media_urls or []), "level": case.level,
             "priority": case.priority, "created_at": now}
@@ -101,9 +105,16 @@ def insert_case(case: dict, updates: list[dict], *, session: Session | Connectio
     session.execute(_hot()["insert_updates"], updates)
 
 
+def last_update_id(case_id: str, *, session: Session | Connection, upto: dt.datetime | None = None) -> int | None:
+    """The id of the case's latest update (written at or before `upto`, when given)."""
+    if upto is None:
+        return session.execute(_hot()["last_update"], {"case_id": case_id}).scalar()
+    return session.execute(_hot()["last_update_upto"], {"case_id": case_id, "upto": upto}).scalar()
+
+
 def add_update(case: Case, event: str, description: str, now: dt.datetime, *, session: Session,
-               media_url: str | None = None) -> CaseUpdate:
-    row = CaseUpdate(**update_row(case, event, description, now, media_url=media_url))
+               media_url: str | None = None, note: str = "") -> CaseUpdate:
+    row = CaseUpdate(**update_row(case, event, description, now, media_url=media_url, note=note))
     session.add(row)
     return row
 

@@ -169,3 +169,18 @@ def test_docker_compose_config_accepts_the_file():
         capture_output=True, text=True, env={"TELEGRAM_BOT_TOKEN": "test", "PATH": "/usr/bin:/bin:/usr/local/bin"},
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_channels_talk_to_the_hub_only_through_its_interface_package():
+    """bot/, actions/, hotline/ and hubapi/ never import the reference hub's own modules (hub/): a city may run
+    its own hub, and the seam between the two is hubapi."""
+    import ast
+
+    offenders = []
+    for package in ("bot", "actions", "hotline", "hubapi", "citybot", "nlu"):
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+                offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names if n == "hub" or n.startswith("hub.")]
+    assert offenders == []

@@ -2,7 +2,7 @@
 
 A staff user is a Telegram user id with a role (operator < supervisor < admin, as the hub's tokens), a level
 (街道, 区, 市) and a department ('' = every department). The bot acts at the hub with its own staff token (a 市
-admin by default), so it checks each action here first, with the same rule as the hub (`hub.auth.staff_may`),
+admin by default), so it checks each action here first, with the same rule as the hub (`hubapi.roles.staff_may`),
 against the case's level and department; the hub's audit trail records the person as `actor`.
 
 Functions take a keyword-only `session=` and never commit: the caller owns the transaction.
@@ -21,7 +21,7 @@ from aiogram.types import CallbackQuery, Message, TelegramObject, User
 from sqlmodel import Field, Session, SQLModel, select
 
 from citybot.catalogue import LEVELS
-from hub.auth import ROLES, Staff, staff_may
+from hubapi.roles import ROLES, Staff, staff_may
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +221,7 @@ def _case_field(case: Any, name: str) -> Any:
 
 
 def may(staff: StaffMember | StaffUser | Staff, action: str, case: Any = None) -> bool:
-    """May `staff` do `action` (hub.auth.ACTION_ROLE keys) on `case` (a hub case dict or ServiceRequest; None for
+    """May `staff` do `action` (hubapi.roles.ACTION_ROLE keys) on `case` (a hub case dict or ServiceRequest; None for
     an action on no case)? The hub's own rule, with the case's level and department."""
     hub_staff = staff if isinstance(staff, Staff) else Staff(staff.role, staff.level, staff.department or "")
     if case is None:

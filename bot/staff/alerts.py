@@ -18,14 +18,15 @@ from zoneinfo import ZoneInfo
 
 from citybot.catalogue import LEVELS
 from citybot.privacy import mask, mask_name
-from hub.client import CaseNotFound, HubClient, Update
+from hubapi.accounts import is_chat
+from hubapi.client import CaseNotFound, HubClient, Update
+from hubapi.models import StaffCase
+from hubapi.states import PRIORITIES, PRIORITY_LABELS
 
 log = logging.getLogger("citybot.staff.alerts")
 
 ALERT_EVENTS = frozenset({"overdue", "escalated"})
 CASE_PREFIX, ESCALATE_PREFIX = "staff:case:", "staff:esc:"
-PRIORITY_NAMES = {"normal": "普通", "high": "高", "urgent": "紧急"}  # as bot/staff/views.py
-PRIORITIES = tuple(PRIORITY_NAMES)
 DESCRIPTION_MAX = 120
 
 
@@ -69,42 +70,41 @@ def overdue_for(update: Update) -> str | None:
     return "".join(parts) or "不到1分钟"
 
 
-def _where(detail: Mapping) -> str:
-    if detail.get("address"):
-        return mask(str(detail["address"]))
-    if detail.get("lat") is not None and detail.get("long") is not None:
-        return f"未提供（定位 {float(detail['lat']):.5f}, {float(detail['long']):.5f}）"
+def _where(detail: StaffCase) -> str:
+    if detail.address:
+        return mask(str(detail.address))
+    if detail.lat is not None and detail.long is not None:
+        return f"未提供（定位 {float(detail.lat):.5f}, {float(detail.long):.5f}）"
     return "未提供"
 
 
-def _reporter(detail: Mapping) -> str:
-    rep = detail.get("reporter") or {}
+def _reporter(detail: StaffCase) -> str:
+    rep = detail.reporter
     # the hub's staff view masks these already; mask again so that this module never relies on it
-    name = rep.get("name") or ""
-    parts = [name if "*" in name else mask_name(name), mask(rep.get("phone") or "")]
+    name = rep.name or ""
+    parts = [name if "*" in name else mask_name(name), mask(rep.phone or "")]
     shown = " ".join(p for p in parts if p)
-    return shown or ("市民（Telegram）" if str(detail.get("account_id") or "").startswith("tg:") else "未留姓名")
+    return shown or ("市民（Telegram）" if is_chat(detail.account_id) else "未留姓名")
 
 
-def render_alert(update: Update, detail: Mapping | None, tz: ZoneInfo) -> dict:
+def render_alert(update: Update, detail: StaffCase | None, tz: ZoneInfo) -> dict:
     """The Chinese alert for one overdue/escalated update: a notifier payload (text + two inline buttons)."""
-    d = detail or {}
     cid = update.service_request_id
-    level = update.level or d.get("level") or "街道"
-    priority = update.priority or d.get("priority") or "normal"
+    d = detail or StaffCase(cid, update.status)
+    level = update.level or d.level or "街道"
+    priority = update.priority or d.priority or "normal"
     if update.event == "escalated":
-        _, sep, why = (update.description or "").partition("：")
-        head = f"【升级督办】案件 {cid} 已升级至{level}级督办（优先级：{PRIORITY_NAMES.get(priority, priority)}）"
-        reason = mask(why.strip()) if sep and why.strip() else ""
+        head = f"【升级督办】案件 {cid} 已升级至{level}级督办（优先级：{PRIORITY_LABELS.get(priority, priority)}）"
+        reason = mask(update.note.strip())
     else:
         head = f"【超期督办】案件 {cid} 已超过处置时限"
         reason = ""
-    sub = d.get("service_name") or "未知小类"
-    group = d.get("group")
+    sub = d.service_name or "未知小类"
+    group = d.group
     lines = [head,
              f"小类：{sub}（{group}）" if group else f"小类：{sub}",
              f"地址：{_where(d)}",
-             f"责任单位：{update.agency_responsible or d.get('agency_responsible') or '未派遣'}",
+             f"责任单位：{update.agency_responsible or d.agency_responsible or '未派遣'}",
              f"处置时限：{_when(update.expected_datetime, tz)}"]
     late = overdue_for(update)
     if late:
@@ -112,8 +112,8 @@ def render_alert(update: Update, detail: Mapping | None, tz: ZoneInfo) -> dict:
     lines.append(f"当前层级：{level}级")
     if reason:
         lines.append(f"升级原因：{reason}")
-    if d.get("description"):
-        text = mask(str(d["description"]))
+    if d.description:
+        text = mask(str(d.description))
         lines.append(f"问题描述：{text[:DESCRIPTION_MAX]}{'…' if len(text) > DESCRIPTION_MAX else ''}")
     if detail is not None:
         lines.append(f"反映人：{_reporter(d)}")
@@ -141,7 +141,7 @@ class StaffAlerts:
 
     async def __call__(self, updates: list[Update]) -> list[tuple[Update, str, dict]]:
         out = []
-        details: dict[str, dict | None] = {}
+        details: dict[str, StaffCase | None] = {}
         for u in updates:
             if u.event not in ALERT_EVENTS:
                 continue

@@ -17,7 +17,7 @@ def _bool(text: str) -> bool:
 
 def register(sub: argparse._SubParsersAction) -> None:
     from citybot.catalogue import LEVELS
-    from hub.auth import ROLES
+    from hubapi.roles import ROLES
 
     p = sub.add_parser("staff-users", help="manage the Telegram staff users (roles, levels, departments)",
                        description="Staff users of the Telegram bot, by Telegram user id. Roles: operator < "

@@ -13,6 +13,7 @@ Services come from the Dispatcher's workflow data: `hub` (HubClient with a staff
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import unicodedata
@@ -27,9 +28,10 @@ from aiogram.types import (BufferedInputFile, CallbackQuery, InlineKeyboardButto
 from bot.staff import access, views
 from bot.staff.access import StaffFilter, StaffMember, may
 from citybot import catalogue as cat
-from hub import lifecycle as lc
-from hub.auth import ACTION_ROLE, ROLES
-from hub.client import CaseNotFound, Conflict, Forbidden, HubClient, HubError, HubRejected
+from hubapi import states as lc
+from hubapi.client import CaseNotFound, Conflict, Forbidden, HubClient, HubError, HubRejected
+from hubapi.models import StaffCase
+from hubapi.roles import ACTION_LABELS, ACTION_ROLE, ROLE_LABELS, ROLES
 
 log = logging.getLogger("citybot.bot.staff")
 
@@ -78,7 +80,7 @@ USAGE = {
 # /status: the states staff may set, by English name or Chinese name.
 STATUS_ALIASES = {
     **{s: s for s in lc.STATES},
-    **{v: k for k, v in views.STATE_NAMES.items()},
+    **{v: k for k, v in lc.LABELS.items()},
     "立案": lc.RECEIVED, "派遣": lc.DISPATCHED, "处置": lc.IN_PROGRESS, "处理反馈": lc.RESOLVED, "结案": lc.CLOSED,
     "核查结案": lc.CLOSED, "撤销": lc.CANCELLED, "转办": lc.REFERRED, "重新处理": lc.REOPENED,
 }
@@ -123,17 +125,17 @@ def split_args(command: CommandObject | None, n: int) -> list[str]:
     return parts + [""] * (n - len(parts))
 
 
-def denied_text(staff: StaffMember, action: str, case: dict) -> str:
-    act = views.ACTION_NAMES.get(action, action)
-    cid = case.get("service_request_id", "")
+def denied_text(staff: StaffMember, action: str, case: StaffCase) -> str:
+    act = ACTION_LABELS.get(action, action)
+    cid = case.service_request_id
     need = ACTION_ROLE.get(action, "admin")
     if ROLES.index(staff.role) < ROLES.index(need):
-        return (f"您的角色是{views.ROLE_NAMES.get(staff.role, staff.role)}，不能{act}案件；"
-                f"需要{views.ROLE_NAMES.get(need, need)}或以上。")
-    level = case.get("level")
+        return (f"您的角色是{ROLE_LABELS.get(staff.role, staff.role)}，不能{act}案件；"
+                f"需要{ROLE_LABELS.get(need, need)}或以上。")
+    level = case.level
     if level in cat.LEVELS and cat.LEVELS.index(staff.level) < cat.LEVELS.index(level):
         return f"案件 {cid} 属于{level}级，高于您的{staff.level}级，您不能{act}。请联系{level}级工作人员。"
-    dept = case.get("agency_responsible") or "其他部门"
+    dept = case.agency_responsible or "其他部门"
     return f"案件 {cid} 由{dept}负责，不属于您的部门（{staff.department}），您不能{act}。"
 
 
@@ -149,7 +151,7 @@ def hub_error_text(exc: HubError, case_id: str = "") -> str:
     return "案件平台暂时无法访问，请稍后再试。"
 
 
-async def case_for(hub: HubClient, case_id: str, staff: StaffMember, action: str) -> dict:
+async def case_for(hub: HubClient, case_id: str, staff: StaffMember, action: str) -> StaffCase:
     """The case as the hub has it, if `staff` may do `action` on it; else StaffError saying why."""
     try:
         case = await hub.case_detail(case_id)
@@ -160,13 +162,13 @@ async def case_for(hub: HubClient, case_id: str, staff: StaffMember, action: str
     return case
 
 
-def require_transition(case: dict, target: str, what: str) -> None:
-    current = case.get("state") or ""
+def require_transition(case: StaffCase, target: str, what: str) -> None:
+    current = case.state or ""
     if target not in lc.TRANSITIONS.get(current, ()):
-        raise StaffError(f"案件 {case.get('service_request_id')} 当前为“{views.state_name(current)}”，不能{what}。")
+        raise StaffError(f"案件 {case.service_request_id} 当前为“{views.state_name(current)}”，不能{what}。")
 
 
-async def call_hub(coro: Awaitable[dict], case_id: str) -> dict:
+async def call_hub(coro: Awaitable[StaffCase], case_id: str) -> StaffCase:
     try:
         return await coro
     except HubError as exc:
@@ -185,7 +187,7 @@ async def _reply(message: Message, text: str, markup: InlineKeyboardMarkup | Non
     await message.answer(text[:views.TEXT_MAX], reply_markup=markup)
 
 
-async def show_case(message: Message, hub: HubClient, staff: StaffMember, case: dict, settings) -> None:
+async def show_case(message: Message, hub: HubClient, staff: StaffMember, case: StaffCase, settings) -> None:
     """The case as text (with its buttons), then its photos as one album: the citizen's, then the results."""
     await _reply(message, views.render_case(case, _tz(settings), _catalogue(settings)), _case_buttons(case, staff))
     citizen, results = views.photo_urls(case)
@@ -195,7 +197,7 @@ async def show_case(message: Message, hub: HubClient, staff: StaffMember, case: 
         try:
             data = await hub.fetch_media(url)
         except HubError as exc:  # the links are in the text; a missing photo does not stop the rest
-            log.warning("case %s photo %s not fetched: %s", case.get("service_request_id"), url, exc)
+            log.warning("case %s photo %s not fetched: %s", case.service_request_id, url, exc)
             continue
         name = url.rsplit("/", 1)[-1] or "photo.jpg"
         media.append(InputMediaPhoto(media=BufferedInputFile(data, filename=name), caption=label))
@@ -221,10 +223,10 @@ def _guarded(fn: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None
 
 
 # -- views that several handlers share ----------------------------------------------------------------------------
-def _case_buttons(case: dict, staff: StaffMember) -> InlineKeyboardMarkup | None:
-    cid = case["service_request_id"]
+def _case_buttons(case: StaffCase, staff: StaffMember) -> InlineKeyboardMarkup | None:
+    cid = case.service_request_id
     row = []
-    if case.get("state") in lc.ACTIVE_STATES and case.get("level") != cat.LEVELS[-1] and may(staff, "escalate", case):
+    if case.state in lc.ACTIVE_STATES and case.level != cat.LEVELS[-1] and may(staff, "escalate", case):
         row.append(("督办升级", f"{CALLBACK_PREFIX}esc:{cid}"))
     return _kb([row])
 
@@ -235,7 +237,8 @@ async def overdue_page(hub: HubClient, staff: StaffMember, settings, page: int) 
     except HubError as exc:
         raise StaffError(hub_error_text(exc)) from None
     cases = sorted((c for c in cases if may(staff, "read", c)),
-                   key=lambda c: (c.get("expected_datetime") or "", c.get("service_request_id") or ""))
+                   key=lambda c: (c.expected_datetime is None, c.expected_datetime or dt.datetime.min.replace(tzinfo=dt.timezone.utc),
+                                  c.service_request_id))
     if not cases:
         return "✅ 目前没有您负责范围内的超期案件。", None
     pages = (len(cases) + PAGE_SIZE - 1) // PAGE_SIZE
@@ -246,9 +249,9 @@ async def overdue_page(hub: HubClient, staff: StaffMember, settings, page: int) 
     rows: list[list[tuple[str, str]]] = []
     for i, c in enumerate(chunk, start=(page - 1) * PAGE_SIZE + 1):
         lines.append(f"{i}. {views.case_summary(c, tz, catalogue)}")
-        cid = c["service_request_id"]
+        cid = c.service_request_id
         row = [(f"查看 {cid[-6:]}", f"{CALLBACK_PREFIX}case:{cid}")]
-        if c.get("level") != cat.LEVELS[-1] and may(staff, "escalate", c):
+        if c.level != cat.LEVELS[-1] and may(staff, "escalate", c):
             row.append((f"督办升级 {cid[-6:]}", f"{CALLBACK_PREFIX}esc:{cid}"))
         rows.append(row)
     nav = []
@@ -262,13 +265,13 @@ async def overdue_page(hub: HubClient, staff: StaffMember, settings, page: int) 
 
 async def escalate(hub: HubClient, staff: StaffMember, case_id: str, reason: str) -> str:
     case = await case_for(hub, case_id, staff, "escalate")
-    if case.get("state") not in lc.ACTIVE_STATES:
-        raise StaffError(f"案件 {case_id} 当前为“{views.state_name(case.get('state'))}”，不在处置中，无需督办升级。")
-    if case.get("level") == cat.LEVELS[-1]:
+    if case.state not in lc.ACTIVE_STATES:
+        raise StaffError(f"案件 {case_id} 当前为“{views.state_name(case.state)}”，不在处置中，无需督办升级。")
+    if case.level == cat.LEVELS[-1]:
         raise StaffError(f"案件 {case_id} 已是市级督办，不能再升级。")
     out = await call_hub(hub.escalate(case_id, reason=reason, actor=staff.actor), case_id)
-    return (f"⬆️ 案件 {case_id} 已升级至{out.get('level')}级督办（优先级"
-            f"{views.PRIORITY_NAMES.get(out.get('priority') or '', out.get('priority'))}），原因：{reason}")
+    return (f"⬆️ 案件 {case_id} 已升级至{out.level}级督办（优先级"
+            f"{lc.PRIORITY_LABELS.get(out.priority or '', out.priority)}），原因：{reason}")
 
 
 # -- handlers -----------------------------------------------------------------------------------------------------
@@ -317,7 +320,7 @@ async def cmd_find(message: Message, command: CommandObject, staff: StaffMember,
     more = f"（只显示最新的{FIND_LIMIT}件，请换用更具体的关键词）" if len(found) > FIND_LIMIT else ""
     lines = [f"🔎 与“{q}”相关的案件 {len(found)}件{more}："]
     lines += [f"{i}. {views.case_summary(c, tz, catalogue)}" for i, c in enumerate(shown, 1)]
-    rows = [[(f"查看 {c['service_request_id']}", f"{CALLBACK_PREFIX}case:{c['service_request_id']}")] for c in shown]
+    rows = [[(f"查看 {c.service_request_id}", f"{CALLBACK_PREFIX}case:{c.service_request_id}")] for c in shown]
     await _reply(message, "\n".join(lines), _kb(rows))
 
 
@@ -342,8 +345,8 @@ async def cmd_assign(message: Message, command: CommandObject, staff: StaffMembe
     require_transition(case, lc.DISPATCHED, "派遣")
     out = await call_hub(hub.dispatch(case_id, department=department, actor=staff.actor,
                                       note=f"由{staff.name or '工作人员'}派遣"), case_id)
-    await _reply(message, f"📤 案件 {case_id} 已派遣至{out.get('agency_responsible')}，"
-                          f"应于{views.when(out.get('expected_datetime'), _tz(settings))}前处置。")
+    await _reply(message, f"📤 案件 {case_id} 已派遣至{out.agency_responsible}，"
+                          f"应于{views.when(out.expected_datetime, _tz(settings))}前处置。")
 
 
 async def cmd_reclassify(message: Message, command: CommandObject, staff: StaffMember, hub: HubClient,
@@ -356,13 +359,13 @@ async def cmd_reclassify(message: Message, command: CommandObject, staff: StaffM
     if sub is None or sub.retired:
         raise StaffError(f"没有“{code[:30]}”这个小类。请用小类代码（如 SRHJ-01）或名称（如 暴露垃圾）。")
     case = await case_for(hub, case_id, staff, "reclassify")
-    if case.get("state") not in lc.ACTIVE_STATES:
-        raise StaffError(f"案件 {case_id} 当前为“{views.state_name(case.get('state'))}”，不能重新分类。")
-    if case.get("service_code") == sub.code:
+    if case.state not in lc.ACTIVE_STATES:
+        raise StaffError(f"案件 {case_id} 当前为“{views.state_name(case.state)}”，不能重新分类。")
+    if case.service_code == sub.code:
         raise StaffError(f"案件 {case_id} 已经是{sub.name}（{sub.code}）。")
     out = await call_hub(hub.reclassify(case_id, sub.code, actor=staff.actor), case_id)
-    await _reply(message, f"🔁 案件 {case_id} 已重新分类为{sub.name}（{sub.code}），改由{out.get('agency_responsible')}"
-                          f"处理，应于{views.when(out.get('expected_datetime'), _tz(settings))}前处置。")
+    await _reply(message, f"🔁 案件 {case_id} 已重新分类为{sub.name}（{sub.code}），改由{out.agency_responsible}"
+                          f"处理，应于{views.when(out.expected_datetime, _tz(settings))}前处置。")
 
 
 async def cmd_status(message: Message, command: CommandObject, staff: StaffMember, hub: HubClient) -> None:
@@ -381,7 +384,7 @@ async def cmd_status(message: Message, command: CommandObject, staff: StaffMembe
     case = await case_for(hub, case_id, staff, action)
     require_transition(case, state, f"改为“{views.state_name(state)}”")
     out = await call_hub(hub.set_status(case_id, state, note=note, actor=staff.actor), case_id)
-    await _reply(message, f"✅ 案件 {case_id} 状态已改为“{views.state_name(out.get('state'))}”。")
+    await _reply(message, f"✅ 案件 {case_id} 状态已改为“{views.state_name(out.state)}”。")
 
 
 async def cmd_close(message: Message, command: CommandObject, staff: StaffMember, hub: HubClient) -> None:
@@ -403,7 +406,7 @@ async def cmd_merge(message: Message, command: CommandObject, staff: StaffMember
     await case_for(hub, into_id, staff, "read")
     require_transition(case, lc.DUPLICATE, "合并")
     out = await call_hub(hub.merge(case_id, into_id, note=note, actor=staff.actor), case_id)
-    await _reply(message, f"🔗 案件 {case_id} 已作为重复案件并入 {out.get('duplicate_of') or into_id}，"
+    await _reply(message, f"🔗 案件 {case_id} 已作为重复案件并入 {out.duplicate_of or into_id}，"
                           "关注它的市民会改为关注后者。")
 
 
@@ -413,8 +416,8 @@ async def cmd_reopen(message: Message, command: CommandObject, staff: StaffMembe
     case = await case_for(hub, case_id, staff, "reopen")
     require_transition(case, lc.REOPENED, "重新处理")
     out = await call_hub(hub.staff_reopen(case_id, reason=reason, actor=staff.actor), case_id)
-    await _reply(message, f"🔄 案件 {case_id} 已重新处理，当前“{views.state_name(out.get('state'))}”"
-                          f"（{out.get('agency_responsible') or '待派遣'}）。")
+    await _reply(message, f"🔄 案件 {case_id} 已重新处理，当前“{views.state_name(out.state)}”"
+                          f"（{out.agency_responsible or '待派遣'}）。")
 
 
 async def cmd_unavailable(message: Message) -> None:

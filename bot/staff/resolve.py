@@ -23,8 +23,8 @@ from bot.staff import views
 from bot.staff.access import StaffMember
 from bot.staff.commands import (USAGE, StaffError, _cmd, _guarded, _reply, case_for, hub_error_text, parse_case_id,
                                 require_transition, split_args)
-from hub import lifecycle as lc
-from hub.client import HubClient, HubError
+from hubapi import states as lc
+from hubapi.client import HubClient, HubError
 
 log = logging.getLogger("citybot.bot.staff.resolve")
 

@@ -27,7 +27,7 @@ from aiogram.types import BufferedInputFile, Message
 
 from bot.staff.access import StaffFilter
 from citybot import catalogue as catalogue_mod
-from hub.client import HubError
+from hubapi.client import HubError
 
 log = logging.getLogger("citybot.staff.stats")
 

@@ -10,7 +10,8 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from citybot.settings import DEV_API_KEY, DEV_STAFF_TOKEN
-from hub.client import HubClient
+from hubapi.client import HubClient
+from hubapi.models import Filing
 
 TRACKERS = Path(__file__).parent / "trackers"
 DOWN_URL = "http://127.0.0.1:9"  # discard port: nothing listens, connections are refused
@@ -36,6 +37,5 @@ async def run(action, tracker: Tracker, domain: dict | None = None) -> tuple[lis
 
 async def file_case(hub: HubClient, sender: str = "10001", code: str = "SZSS-01", address: str = "人民路128号门口",
                     description: str = "井盖坏了") -> str:
-    created = await hub.create_request(code, description, address=address, account_id=f"tg:{sender}",
-                                       channel="chat")
+    created = await hub.create_request(Filing(code, description, address=address, account_id=f"tg:{sender}", channel="chat"))
     return created.service_request_id

@@ -8,7 +8,8 @@ from action_helpers import DOWN_URL, hub_client, load_tracker, run
 from actions import actions as a
 from actions import outbox
 from citybot.settings import DEV_API_KEY
-from hub.client import HubClient
+from hubapi.client import HubClient
+from hubapi.models import Filing
 from rasa_sdk.events import SlotSet
 
 
@@ -22,7 +23,7 @@ async def test_hub_down_then_up_files_exactly_once(svc, hub_app, hub):
         assert events == [SlotSet(s, None) for s in a.REPORT_SLOTS]
         assert messages[0]["response"] == "utter_report_queued"
         [row] = svc.store.pending()
-        assert (row.external_id, row.sender_id, row.filing["service_code"]) == ("ext-submit-1", "10001", "SZSS-01")
+        assert (row.external_id, row.sender_id, row.filing.service_code) == ("ext-submit-1", "10001", "SZSS-01")
         assert await outbox.flush(svc) == 0           # still down: the row waits with a backoff
         [row] = svc.store.pending()
         assert row.attempts == 1 and "unavailable" in row.last_error
@@ -46,9 +47,9 @@ async def test_hub_down_then_up_files_exactly_once(svc, hub_app, hub):
 
 async def test_a_lost_answer_is_not_filed_twice(svc, hub):
     """The hub filed the report but the answer never arrived, so it was queued: re-sending returns the case."""
-    filing = {"service_code": "SZSS-02", "description": "路灯不亮", "address": "幸福路1号", "lat": None, "long": None,
-              "media_urls": [], "account_id": "tg:10001", "channel": "chat", "external_id": "ext-lost-1"}
-    first = await hub.create_request(**filing)
+    filing = Filing("SZSS-02", "路灯不亮", address="幸福路1号", account_id="tg:10001", channel="chat",
+                    external_id="ext-lost-1")
+    first = await hub.create_request(filing)
     svc.store.enqueue("10001", filing)
     assert await outbox.flush(svc) == 1
     [case] = await hub.list_requests()
@@ -57,9 +58,8 @@ async def test_a_lost_answer_is_not_filed_twice(svc, hub):
 
 
 async def test_a_rejected_queued_report_is_set_aside_with_its_reason(svc, hub):
-    svc.store.enqueue("10001", {"service_code": "NOPE-99", "description": "x", "address": "某处", "lat": None,
-                                "long": None, "media_urls": [], "account_id": "tg:10001", "channel": "chat",
-                                "external_id": "ext-bad"})
+    svc.store.enqueue("10001", Filing("NOPE-99", "x", address="某处", account_id="tg:10001", channel="chat",
+                                      external_id="ext-bad"))
     assert await outbox.flush(svc) == 0
     [row] = svc.store.all_rows()
     assert row.status == "rejected" and "NOPE-99" in row.last_error

@@ -6,6 +6,7 @@ from unittest.mock import ANY
 
 from action_helpers import file_case, load_tracker, run
 from actions import actions as a
+from hubapi.models import Reporter
 from rasa_sdk.events import ActiveLoop, SlotSet
 
 PHOTO = "http://127.0.0.1:8311/media/abc.jpg"
@@ -93,8 +94,8 @@ async def test_submit_files_the_case_and_answers_number_department_and_due(svc, 
     assert "http://127.0.0.1:8311/media/b.jpg" in [u.media_url for u in updates]
     # anonymous by default: the contact in the metadata did not reach the hub
     detail = await hub.case_detail(case_id)
-    assert detail["reporter"] == {"name": None, "phone": None, "email": None}
-    assert detail["account_id"] == "tg:10001"
+    assert detail.reporter == Reporter()
+    assert detail.account_id == "tg:10001"
     assert [(s.chat_id, s.case_id) for s in svc.store.subscriptions()] == [("10001", case_id)]
 
 
@@ -103,7 +104,7 @@ async def test_contact_reaches_the_hub_only_with_consent(svc, hub):
     tracker.slots["contact_consent"] = True
     events, _ = await run(a.ActionSubmitReport(), tracker)
     detail = await hub.case_detail(events[-1]["value"])
-    assert detail["reporter"]["phone"] == "138****5678" and detail["reporter"]["name"] == "张*"
+    assert detail.reporter.phone == "138****5678" and detail.reporter.name == "张*"
 
 
 async def test_shared_location_is_filed_as_coordinates(svc, hub):

@@ -22,6 +22,7 @@ if str(ROOT) not in sys.path:  # `tests.tgserver` is imported as a package from 
 
 from tests.pgschema import fresh_schema  # noqa: E402
 from tests.tgserver import BotAPIServer  # noqa: E402
+from hubapi.models import Filing
 
 TZ = ZoneInfo("Asia/Shanghai")
 API_KEY = "test-key"
@@ -97,7 +98,7 @@ async def hub_url(tmp_path, clock):
 
 @pytest.fixture
 async def hub(hub_url):
-    from hub.client import HubClient
+    from hubapi.client import HubClient
 
     async with HubClient(hub_url, api_key=API_KEY, staff_token=STAFF_TOKEN, retries=1) as client:
         yield client
@@ -190,7 +191,7 @@ def follow(engine):
 
 
 async def file_case(hub, description="小区门口垃圾成堆，没人清理", code="SRHJ-01", account="tg:1001", i=0):
-    created = await hub.create_request(code, description, lat=22.5431 + i * 0.01, long=114.0579 + i * 0.01,
-                                       account_id=account, channel="chat")
+    created = await hub.create_request(Filing(code, description, lat=22.5431 + i * 0.01, long=114.0579 + i * 0.01,
+                                              account_id=account, channel="chat"))
     assert created.service_request_id
     return created.service_request_id

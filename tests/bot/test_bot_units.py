@@ -12,7 +12,7 @@ from bot import messages
 from bot.outbox import Outbox
 from bot.ratelimit import SendSchedule
 from citybot import subscriptions
-from hub.client import Update
+from hubapi.client import Update
 from tests.bot.conftest import BOTH_DATABASES
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -51,7 +51,7 @@ def test_a_due_time_in_utc_is_shown_in_local_time():
 
 
 def test_resolved_carries_photos_and_the_staff_note():
-    p = messages.render(upd("resolved", description="已处理反馈：垃圾已清运", result_media_urls=("http://h/a.jpg",
+    p = messages.render(upd("resolved", description="已处理反馈：垃圾已清运", note="垃圾已清运", result_media_urls=("http://h/a.jpg",
                                                                                             "http://h/b.jpg")), TZ)
     assert p["kind"] == "photos" and p["photos"] == ["http://h/a.jpg", "http://h/b.jpg"]
     assert "处理结果：垃圾已清运" in p["text"] and messages.cost(p) == 2
@@ -129,6 +129,18 @@ def test_subscriptions_are_idempotent_and_end_per_chat(engine):
         subscriptions.subscribe(1, "A", session=s)  # following again re-activates
         assert subscriptions.subscribers("A", session=s) == ["1", "2"]
         assert subscriptions.unsubscribe(2, "A", session=s) and not subscriptions.unsubscribe(2, "A", session=s)
+
+
+@pytest.mark.parametrize("engine", BOTH_DATABASES, indirect=True)
+def test_a_chat_is_not_sent_what_its_filing_answer_told_it(engine):
+    with Session(engine) as s, s.begin():
+        subscriptions.subscribe(1, "A", session=s, after_update_id=7)  # the answer said: received, dispatched (≤ 7)
+        subscriptions.subscribe(2, "A", session=s)  # follows without having been told anything
+        subscriptions.subscribe(1, "A", session=s, after_update_id=9)  # already following: keeps what it had
+    with Session(engine) as s, s.begin():
+        assert subscriptions.subscribers("A", session=s, update_id=7) == ["2"]
+        assert subscriptions.subscribers("A", session=s, update_id=8) == ["1", "2"]
+        assert subscriptions.subscribers("A", session=s) == ["1", "2"]
 
 
 @pytest.mark.parametrize("engine", BOTH_DATABASES, indirect=True)

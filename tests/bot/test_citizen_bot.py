@@ -15,6 +15,7 @@ import pytest
 
 from bot import abuse, buttons
 from bot.citizen import BUSY, EXPIRED_BUTTON
+from hubapi.models import Filing
 from tests.bot.citizen_harness import keyboard, running_bot, texts
 from tests.bot.conftest import free_port, image_bytes, until
 
@@ -105,14 +106,14 @@ async def test_sharing_ones_own_number_follows_the_hotline_cases_filed_for_it(tg
     from sqlmodel import Session
 
     from bot.citizen import NO_HOTLINE_CASES, NOT_OWN_CONTACT
-    from bot.phone_link import hotline_account
+    from hubapi.accounts import phone_account
     from citybot.settings import Settings
     from citybot.subscriptions import cases_of
 
     salt = Settings(_env_file=None).phone_hash_salt  # what the bot under test uses
-    filed = await hub.create_request("SRHJ-01", "市民来电反映：小区门口垃圾成堆", address="人民路128号",
-                                     account_id=hotline_account("13812345678", salt), channel="hotline",
-                                     external_id=f"call-{uuid.uuid4().hex[:8]}")
+    filed = await hub.create_request(Filing("SRHJ-01", "市民来电反映：小区门口垃圾成堆", address="人民路128号",
+                                            account_id=phone_account("13812345678", salt), channel="hotline",
+                                            external_id=f"call-{uuid.uuid4().hex[:8]}"))
     case_id = filed.service_request_id
     async with botctx():
         tg.add_contact(CHAT, "+86 138 1234 5678")  # the same number, as Telegram formats it

@@ -65,7 +65,7 @@ def stack_engine(stack):
 @pytest.fixture
 async def stack_hub(stack):
     from citybot.settings import DEV_API_KEY, DEV_STAFF_TOKEN
-    from hub.client import HubClient
+    from hubapi.client import HubClient
 
     async with HubClient(stack.hub_url, api_key=DEV_API_KEY, staff_token=DEV_STAFF_TOKEN, retries=1) as client:
         yield client
@@ -205,8 +205,8 @@ async def test_the_whole_loop_progress_messages_and_result_photo_reach_the_repor
         async with citizen_bot():
             # far from the first test's case (else the hub links it as a duplicate)
             case_id = await report_with_photo_and_location(tg, chat, (22.6012, 114.1234), "解放路66号的井盖不见了")
-            await until(lambda: any("受理" in t and case_id in t for t in texts(tg, chat))
-                        and sum("已派遣至" in t for t in texts(tg, chat)) == 2, timeout=30)
+            await stack_hub.set_status(case_id, "in_progress", note="已到场")
+            await until(lambda: any("处置中" in t and case_id in t for t in texts(tg, chat)), timeout=30)
             photo_url = await stack_hub.upload_media(png(), "done.png", "image/png")
             await stack_hub.resolve(case_id, note="已更换新井盖", media_urls=[photo_url])
             await until(lambda: tg.sent("sendPhoto", chat_id=chat), timeout=30)
@@ -215,8 +215,9 @@ async def test_the_whole_loop_progress_messages_and_result_photo_reach_the_repor
         await notifier.stop()
         await asyncio.wait_for(task, 10)
     progress = [t for t in texts(tg, chat) if "已为您提交" not in t]  # the notifier's, not the dialogue's
-    assert sum("受理" in t and case_id in t for t in progress) == 1
-    assert sum("已派遣至" in t for t in progress) == 1, progress
+    # the filing answer told 受理 and 派遣: they are not pushed again; every later step is pushed once
+    assert not any("受理" in t or "已派遣至" in t for t in progress), progress
+    assert sum("处置中" in t and "已到场" in t for t in progress) == 1, progress
     photos = tg.sent("sendPhoto", chat_id=chat)
     assert len(photos) == 1 and "已更换新井盖" in photos[0].payload.get("caption", "")
     assert photos[0].files  # uploaded bytes, not a loopback URL

@@ -12,8 +12,9 @@ import pytest
 
 from bot.notifier import Notifier, NotifierConfig
 from bot.staff.alerts import StaffAlerts, chat_for, overdue_for, render_alert
-from hub.client import Update
+from hubapi.client import Update
 from tests.bot.conftest import BOTH_DATABASES, file_case, until
+from hubapi.models import Filing
 
 CITIZEN = 1001
 CITY, DISTRICT, STREET = -1001, -1002, -1003
@@ -74,7 +75,7 @@ async def sweep_escalates(hub, clock, case: str) -> None:
     clock.advance(days=20)
     await hub.sweep_overdue()
     detail = await hub.case_detail(case)
-    assert detail["updates"][-1]["event"] == "escalated", [u["event"] for u in detail["updates"]]
+    assert detail.updates[-1].event == "escalated", [u.event for u in detail.updates]
 
 
 @pytest.mark.parametrize("engine", BOTH_DATABASES, indirect=True)
@@ -136,9 +137,9 @@ async def test_a_staff_escalation_alerts_the_new_level_and_tells_the_citizen_onc
     assert "已升级至区级督办" in citizen[3] and "原因：市民多次反映" in citizen[3]
     assert "升级原因：市民多次反映" in texts(tg, DISTRICT)[0]
     assert tg.sent(chat_id=STREET) == [] and tg.sent(chat_id=CITY) == []  # in_progress alerts nobody
-    audit = (await hub.case_detail(case))["audit"]
-    assert [(a["action"], a["reason"]) for a in audit][-1] == ("escalate", "市民多次反映")
-    assert audit[-1]["actor"].startswith("tg:42")
+    audit = (await hub.case_detail(case)).audit
+    assert [(a.action, a.reason) for a in audit][-1] == ("escalate", "市民多次反映")
+    assert audit[-1].actor.startswith("tg:42")
 
 
 async def test_alert_survives_flood_control_and_is_sent_once(tg, hub, clock, alerting, follow):
@@ -164,9 +165,9 @@ async def test_a_level_without_a_chat_falls_back_to_the_level_above(tg, hub, clo
 
 
 async def test_reporter_is_masked_in_the_alert(tg, hub, clock, alerting):
-    created = await hub.create_request("SRHJ-01", "门口垃圾，联系我13812345678", address="人民路128号",
-                                       account_id="tg:1001", channel="chat", first_name="三丰", last_name="张",
-                                       phone="13812345678")
+    created = await hub.create_request(Filing("SRHJ-01", "门口垃圾，联系我13812345678", address="人民路128号",
+                                              account_id="tg:1001", channel="chat", first_name="三丰", last_name="张",
+                                              phone="13812345678"))
     alerting.start(alerting.make())
     clock.advance(days=10)
     await hub.sweep_overdue()

@@ -13,6 +13,7 @@ from aiogram.types import Message
 from sqlmodel import Session
 
 from bot.staff import access, commands
+from hubapi.models import Filing
 from tests.bot.conftest import file_case, image_bytes, until
 
 ADMIN, OPERATOR, OTHER_DEPT, STREET_SUP, SEEDED = 9001, 9002, 9003, 9004, 9005
@@ -106,7 +107,7 @@ async def test_a_citizen_gets_a_polite_denial_and_ordinary_text_falls_through(tg
     answer = [r.payload for r in tg.requests if r.method == "answerCallbackQuery"][0]
     assert answer["text"] == NO_PERMISSION
     detail = await hub.case_detail(case)
-    assert detail["level"] == "街道" and [a["action"] for a in detail["audit"] if a["action"] == "escalate"] == []
+    assert detail.level == "街道" and [a.action for a in detail.audit if a.action == "escalate"] == []
 
 
 async def test_inactive_staff_are_refused(tg, engine, staffbot):
@@ -147,9 +148,9 @@ async def test_seeded_from_settings_idempotently(tg, engine, staffbot):
 
 # -- /case, /find, /overdue --------------------------------------------------------------------------------------
 async def test_case_shows_details_masked_reporter_and_the_audit_trail(tg, hub, staffbot):
-    created = await hub.create_request("SRHJ-01", "垃圾成堆，联系我13812345678", address="人民路128号",
-                                       account_id="tg:1001", channel="chat", first_name="三丰", last_name="张",
-                                       phone="13812345678")
+    created = await hub.create_request(Filing("SRHJ-01", "垃圾成堆，联系我13812345678", address="人民路128号",
+                                              account_id="tg:1001", channel="chat", first_name="三丰", last_name="张",
+                                              phone="13812345678"))
     case = created.service_request_id
     await ask(tg, ADMIN, f"/escalate {case} 两天没人管")
     reply = await ask(tg, ADMIN, f"/case {case}")
@@ -169,8 +170,8 @@ async def test_case_errors(tg, hub, staffbot):
 
 
 async def test_find_by_address_and_text(tg, hub, staffbot):
-    a = (await hub.create_request("SRHJ-01", "垃圾成堆", address="人民路128号", account_id="tg:1")).service_request_id
-    b = (await hub.create_request("YLLH-01", "大树倒了", address="解放大道7号", account_id="tg:2")).service_request_id
+    a = (await hub.create_request(Filing("SRHJ-01", "垃圾成堆", address="人民路128号", account_id="tg:1"))).service_request_id
+    b = (await hub.create_request(Filing("YLLH-01", "大树倒了", address="解放大道7号", account_id="tg:2"))).service_request_id
     reply = await ask(tg, ADMIN, "/find 人民路")
     assert a in reply and b not in reply and "1件" in reply
     assert (f"查看 {a}", f"staff:case:{a}") in buttons(markup_of(tg, ADMIN))
@@ -203,8 +204,8 @@ async def test_overdue_oldest_first_paged_with_buttons(tg, hub, clock, staffbot)
     await until(lambda: len(texts(tg, ADMIN)) > before)
     assert "已升级至区级督办" in texts(tg, ADMIN)[-1]
     detail = await hub.case_detail(ids[0])
-    esc = [a for a in detail["audit"] if a["action"] == "escalate"]
-    assert len(esc) == 1 and "王督办" in esc[0]["actor"] and esc[0]["reason"] == commands.DEFAULT_ESCALATE_REASON
+    esc = [a for a in detail.audit if a.action == "escalate"]
+    assert len(esc) == 1 and "王督办" in esc[0].actor and esc[0].reason == commands.DEFAULT_ESCALATE_REASON
     before = len(texts(tg, ADMIN))
     tg.add_callback(ADMIN, f"staff:case:{ids[1]}")
     await until(lambda: len(texts(tg, ADMIN)) > before)
@@ -220,14 +221,14 @@ async def test_escalate_happy_path_and_errors(tg, hub, staffbot):
     assert "已升级至市级督办" in await ask(tg, ADMIN, f"/escalate {case} 区里也没处理")
     assert "已是市级督办" in await ask(tg, ADMIN, f"/escalate {case} 再升")
     detail = await hub.case_detail(case)
-    assert detail["level"] == "市" and detail["priority"] == "urgent"
+    assert detail.level == "市" and detail.priority == "urgent"
 
 
 async def test_assign_and_its_errors(tg, hub, staffbot):
     case = await file_case(hub)
     reply = await ask(tg, ADMIN, f"/assign {case} 街道城市管理执法队")
     assert "已派遣至街道城市管理执法队" in reply
-    assert (await hub.case_detail(case))["agency_responsible"] == "街道城市管理执法队"
+    assert (await hub.case_detail(case)).agency_responsible == "街道城市管理执法队"
     bad = await ask(tg, ADMIN, f"/assign {case} 火星局")
     assert "没有“火星局”这个部门" in bad and "区环境卫生管理所" in bad
     assert "请给出部门" in await ask(tg, ADMIN, f"/assign {case}")
@@ -239,8 +240,8 @@ async def test_reclassify_by_code_or_name_reroutes_and_recomputes_the_due_time(t
     reply = await ask(tg, ADMIN, f"/reclassify {case} 占道经营")
     assert "JMZX-01" in reply and "街道城市管理执法队" in reply
     after = await hub.case_detail(case)
-    assert after["service_code"] == "JMZX-01" and after["agency_responsible"] == "街道城市管理执法队"
-    assert after["expected_datetime"] != before["expected_datetime"]
+    assert after.service_code == "JMZX-01" and after.agency_responsible == "街道城市管理执法队"
+    assert after.expected_datetime != before.expected_datetime
     assert "SRHJ-02" in await ask(tg, ADMIN, f"/reclassify {case} srhj-02")
     assert "没有“XXXX-99”这个小类" in await ask(tg, ADMIN, f"/reclassify {case} XXXX-99")
     assert "已经是" in await ask(tg, ADMIN, f"/reclassify {case} SRHJ-02")
@@ -253,12 +254,12 @@ async def test_status_validates_the_state_against_the_lifecycle(tg, hub, staffbo
     assert "没有“flying”这个状态" in bad and "in_progress" in bad
     assert "/resolve" in await ask(tg, OPERATOR, f"/status {case} resolved")
     assert "/merge" in await ask(tg, OPERATOR, f"/status {case} duplicate")
-    assert "不能改为“已核查结案”" in await ask(tg, ADMIN, f"/status {case} closed")
+    assert "不能改为“已结案”" in await ask(tg, ADMIN, f"/status {case} closed")
     assert "请给出新状态" in await ask(tg, OPERATOR, f"/status {case}")
     assert "状态已改为“已撤销”" in await ask(tg, ADMIN, f"/status {case} 撤销 重复报送")
     detail = await hub.case_detail(case)
-    assert detail["state"] == "cancelled"
-    assert [a["actor"] for a in detail["audit"] if a["action"] == "status"] == ["tg:9002 李四", "tg:9001 王督办"]
+    assert detail.state == "cancelled"
+    assert [a.actor for a in detail.audit if a.action == "status"] == ["tg:9002 李四", "tg:9001 王督办"]
 
 
 async def test_close_merge_reopen(tg, hub, staffbot):
@@ -267,12 +268,12 @@ async def test_close_merge_reopen(tg, hub, staffbot):
     await hub.resolve(a, note="已清理")
     assert "已核查结案" in await ask(tg, ADMIN, f"/close {a} 现场核查无误")
     assert "已重新处理" in await ask(tg, ADMIN, f"/reopen {a} 市民反映又有垃圾")
-    assert (await hub.case_detail(a))["state"] in ("reopened", "dispatched")
+    assert (await hub.case_detail(a)).state in ("reopened", "dispatched")
     assert "不能把案件并入它自己" in await ask(tg, ADMIN, f"/merge {b} {b}")
     assert "未找到案件 20200101999999" in await ask(tg, ADMIN, f"/merge {b} 20200101999999")
     assert "用法" in await ask(tg, ADMIN, f"/merge {b}")
     assert f"并入 {a}" in await ask(tg, ADMIN, f"/merge {b} {a}")
-    assert (await hub.case_detail(b))["state"] == "duplicate"
+    assert (await hub.case_detail(b)).state == "duplicate"
     assert "不能重新处理" not in await ask(tg, ADMIN, f"/reopen {b} 合并错了")
 
 
@@ -290,8 +291,8 @@ async def test_wrong_department_level_or_role_is_refused_with_the_reason(tg, hub
     reply = await ask(tg, STREET_SUP, f"/status {case} in_progress")
     assert "属于区级，高于您的街道级" in reply
     detail = await hub.case_detail(case)
-    assert detail["state"] == "dispatched"
-    assert [a["action"] for a in detail["audit"] if a["action"] in ("status", "escalate")] == ["escalate"]
+    assert detail.state == "dispatched"
+    assert [a.action for a in detail.audit if a.action in ("status", "escalate")] == ["escalate"]
     tg.add_callback(OTHER_DEPT, f"staff:esc:{case}")
     await until(lambda: any(r.method == "answerCallbackQuery" for r in tg.requests))
     answer = [r.payload for r in tg.requests if r.method == "answerCallbackQuery"][-1]
@@ -331,8 +332,8 @@ async def test_resolve_with_an_album_the_citizen_gets_exactly_one_resolved_messa
     album = sent[-1].payload["media"]
     assert len(album) == 2 and "已处理完毕" in album[0]["caption"] and "已清理干净" in album[0]["caption"]
     detail = await hub.case_detail(case)
-    assert detail["state"] == "resolved" and len(detail["result_media_urls"]) == 2
-    assert [a["actor"] for a in detail["audit"] if a["action"] == "resolve"] == ["tg:9002 李四"]
+    assert detail.state == "resolved" and len(detail.result_media_urls) == 2
+    assert [a.actor for a in detail.audit if a.action == "resolve"] == ["tg:9002 李四"]
 
     # /reopen: reopened + re-dispatched (two messages); /escalate: exactly one message
     assert "已重新处理" in await ask(tg, ADMIN, f"/reopen {case} 复查仍有垃圾")
@@ -354,8 +355,8 @@ async def test_resolve_by_captioned_album_ends_by_itself(tg, hub, staffbot):
     await until(lambda: any("已处理反馈" in (t or "") for t in texts(tg, OPERATOR)))
     assert texts(tg, OPERATOR) == ["✅ 案件 %s 已处理反馈（处理结果照片3张），市民将收到处理结果。" % case]
     detail = await hub.case_detail(case)
-    assert detail["state"] == "resolved" and len(detail["result_media_urls"]) == 3
-    assert "清运完毕" in detail["status_notes"]
+    assert detail.state == "resolved" and len(detail.result_media_urls) == 3
+    assert "清运完毕" in detail.status_notes
     assert staffbot.fell_through == []
 
     # /case shows the text, then the photos as one album (uploaded bytes: hub URLs may be loopback-only)
@@ -372,7 +373,7 @@ async def test_resolve_errors(tg, hub, staffbot):
     assert "请在5分钟内发送" in await ask(tg, OPERATOR, f"/resolve {case}")
     assert "正在收集案件" in await ask(tg, OPERATOR, f"/resolve {case}")
     assert "没有收到照片" in await ask(tg, OPERATOR, "/done")
-    assert (await hub.case_detail(case))["state"] == "dispatched"
+    assert (await hub.case_detail(case)).state == "dispatched"
     assert "请在5分钟内发送" in await ask(tg, OPERATOR, f"/resolve {case}")
     assert "已取消" in await ask(tg, OPERATOR, "/cancel")
     # a photo from a staff member who is not collecting is an ordinary message (the citizen router's)
@@ -385,7 +386,7 @@ async def test_resolve_errors(tg, hub, staffbot):
     other = await file_case(hub, code="JMZX-01", description="路边占道经营", i=4)
     tg.add_photo(OPERATOR, image_bytes((9, 9, 9)), caption=f"/resolve {other}")
     await until(lambda: "不属于您的部门" in (texts(tg, OPERATOR)[-1] or ""))
-    assert (await hub.case_detail(other))["state"] == "dispatched"
+    assert (await hub.case_detail(other)).state == "dispatched"
 
 
 # -- composition, CLI, units ------------------------------------------------------------------------------------------

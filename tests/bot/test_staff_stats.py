@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from bot.staff import access
 from bot.staff import stats as stats_mod
-from hub.client import HubRejected
+from hubapi.client import HubRejected
 from tests.bot.conftest import file_case, until
 
 ADMIN, STREET_OP, DISTRICT, CITIZEN = 501, 502, 503, 1001

@@ -96,7 +96,7 @@ def test_terminal_chat_files_a_report_and_shows_each_staff_step(stack, tmp_path)
     try:
         chat.wait_for("citybot staff", timeout=60)  # the greeting names the staff command line
         case = drive_report(chat, "人民路128号门口的井盖不见了", place="人民路128号门口")
-        chat.wait_for(f"案件 {case} 已派遣至区市政设施管理所")  # the hub's auto-dispatch, pushed
+        assert "已派遣至区市政设施管理所" in chat.output()  # the filing answer tells the hub's auto-dispatch
 
         listed = _staff(stack, "--json", "list", "--account", "tg:31337")
         assert listed.returncode == 0, listed.stderr
@@ -123,6 +123,11 @@ def test_terminal_chat_files_a_report_and_shows_each_staff_step(stack, tmp_path)
 
         again = _staff(stack, "close", case)  # a rated case cannot be closed: the hub's reason, exit 1
         assert again.returncode == 1 and "rejected (409)" in again.stderr
+
+        # every staff step was pushed once; what the filing answer said (受理, 派遣) was not pushed again
+        out = chat.output()
+        assert f"案件 {case} 已派遣至区市政设施管理所" not in out and "已受理立案" not in out, out
+        assert out.count(f"案件 {case} 已派遣至街道城管执法队") == 1 and out.count(f"案件 {case} 已处理完毕") == 1
 
         chat.close_stdin()  # EOF ends the chat cleanly
         assert chat.proc.wait(timeout=60) == 0, chat.output()

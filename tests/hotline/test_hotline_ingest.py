@@ -6,6 +6,7 @@ real trained model in test_hotline_cli.py.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -21,7 +22,7 @@ from citybot.privacy import salted_hash
 from hotline.ingest import Ingestor, Options
 from hotline.quarantine import Quarantine
 from hotline.state import FINAL, HotlineCall, IngestState
-from hub.client import HubClient
+from hubapi.client import HubClient
 
 JSONL = SAMPLES / "calls-20240601.jsonl"
 CSV = SAMPLES / "calls-20240602.csv"
@@ -199,10 +200,10 @@ async def test_dry_run_says_link_when_the_hub_can_check_without_filing(hub_serve
         def __init__(self, client):
             self.client = client
 
-        async def create_request(self, *, dry_run=False, **kw):
+        async def create_request(self, filing, *, dry_run=False):
             calls.append(dry_run)
-            from hub.client import CreatedRequest
-            return CreatedRequest(None, duplicate_of="X" if "金盘路30号" in (kw["address"] or "") else None)
+            from hubapi.client import CreatedRequest
+            return CreatedRequest(None, duplicate_of="X" if "金盘路30号" in (filing.address or "") else None)
 
     out = io.StringIO()
     path = tmp_path / "again.jsonl"
@@ -294,8 +295,8 @@ async def test_a_call_the_hub_rejects_is_failed_and_retried_next_run(hub_server,
         def __init__(self, client):
             self.client = client
 
-        async def create_request(self, **kw):
-            return await self.client.create_request(**{**kw, "service_code": "NOPE-99"})
+        async def create_request(self, filing, **kw):
+            return await self.client.create_request(dataclasses.replace(filing, service_code="NOPE-99"), **kw)
 
     report = await ingest([JSONL], hub_server.url, tmp_path, wrap=Rejecting)
     assert report.counts["failed"] == 7 and hub_server.cases() == []
@@ -313,13 +314,13 @@ _KILLER = textwrap.dedent("""
     from hotline.ingest import Ingestor, Options
     from hotline.quarantine import Quarantine
     from hotline.state import IngestState
-    from hub.client import HubClient
+    from hubapi.client import HubClient
 
     class KillAfter:  # SIGKILL this process right after the hub accepted the N-th call
         def __init__(self, client, n):
             self.client, self.n = client, n
-        async def create_request(self, **kw):
-            created = await self.client.create_request(**kw)
+        async def create_request(self, filing, **kw):
+            created = await self.client.create_request(filing, **kw)
             self.n -= 1
             if self.n <= 0:
                 os.kill(os.getpid(), signal.SIGKILL)

@@ -10,7 +10,8 @@ import pytest
 from hubtesting import API_KEY, filing_form
 
 from bench.hubserver import start_hub
-from hub.client import HubClient, HubRejected
+from hubapi.client import HubClient, HubRejected
+from hubapi.models import Filing
 
 POST = "/open311/v2/requests.json"
 
@@ -105,17 +106,17 @@ def two_servers(tmp_path, db_url):
 async def test_client_dry_run(two_servers):
     async with HubClient(two_servers[0], api_key=API_KEY) as hub:
         kw = dict(address="龙华区金盘路12号", channel="hotline", external_id="C-1")
-        preview = await hub.create_request("SRHJ-01", "垃圾", dry_run=True, **kw)
+        preview = await hub.create_request(Filing("SRHJ-01", "垃圾", **kw), dry_run=True)
         assert preview.dry_run is True and preview.id is None and preview.duplicate_of is None
-        created = await hub.create_request("SRHJ-01", "垃圾", **kw)
+        created = await hub.create_request(Filing("SRHJ-01", "垃圾", **kw))
         assert created.dry_run is False and created.id
-        again = await hub.create_request("SRHJ-01", "垃圾", dry_run=True, **kw)
+        again = await hub.create_request(Filing("SRHJ-01", "垃圾", **kw), dry_run=True)
         assert again.dry_run is True and again.id == created.id
-        other = await hub.create_request("SRHJ-01", "还是垃圾", dry_run=True, address="龙华区金盘路12号",
-                                         channel="hotline", external_id="C-2")
+        other = await hub.create_request(Filing("SRHJ-01", "还是垃圾", address="龙华区金盘路12号", channel="hotline",
+                                                external_id="C-2"), dry_run=True)
         assert other.id is None and other.duplicate_of == created.id
         with pytest.raises(HubRejected):
-            await hub.create_request("NOPE-1", "x", dry_run=True, address="龙华区金盘路12号")
+            await hub.create_request(Filing("NOPE-1", "x", address="龙华区金盘路12号"), dry_run=True)
 
 
 async def test_concurrent_creates_of_one_external_id_return_the_one_case(two_servers):

@@ -3,8 +3,9 @@
 import httpx
 import pytest
 
-from hub.client import (CaseNotFound, Conflict, CreatedRequest, Forbidden, HubClient, HubError, HubRejected,
+from hubapi.client import (CaseNotFound, Conflict, CreatedRequest, Forbidden, HubClient, HubError, HubRejected,
                         HubUnavailable, ServiceRequest, Update)
+from hubapi.models import Filing
 
 
 def client(handler, **kw) -> HubClient:
@@ -89,8 +90,9 @@ async def test_create_request_form_and_result():
                                           "state": "dispatched", "service_notice": "n", "account_id": "a"}])
 
     async with client(handler) as c:
-        created = await c.create_request("SRHJ-01", "垃圾", lat=22.5, long=114.0, account_id="a", channel="chat",
-                                         external_id="m1", attributes={"detail": "东门"}, media_urls=["http://m/1.jpg"])
+        created = await c.create_request(Filing("SRHJ-01", "垃圾", lat=22.5, long=114.0, account_id="a",
+                                                channel="chat", external_id="m1", attributes={"detail": "东门"},
+                                                media_urls=["http://m/1.jpg"]))
     assert isinstance(created, CreatedRequest) and created.id == "20260302000001"
     assert created.expected_datetime.isoformat() == "2026-03-02T15:00:00+08:00"
     assert seen["form"] == {"api_key": "k", "service_code": "SRHJ-01", "description": "垃圾", "lat": "22.5",

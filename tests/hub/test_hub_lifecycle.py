@@ -79,7 +79,12 @@ async def test_redispatch_reclassify_recompute_due(http, clock):
     assert r["service_code"] == "YLLH-02" and r["group"] == "园林绿化" and r["level"] == "区"
     assert r["agency_responsible"] == catalogue.load().by_code("YLLH-02").department
     assert r["expected_datetime"] == "2026-03-09T09:00:00+08:00"
-    assert (await detail(http, cid))["updates"][-1]["event"] == "reclassified"
+    updates = (await detail(http, cid))["updates"]
+    assert updates[-1]["event"] == "reclassified" and updates[-1]["note"] == "实为树枝"
+    # the staff's own words travel apart from the hub's phrase: no channel has to cut them out of the text
+    redispatch = [u for u in updates if u["event"] == "dispatched"][-1]
+    assert (redispatch["description"], redispatch["note"]) == ("已派遣至街道办：就近处置", "就近处置")
+    assert [u["note"] for u in updates if u["event"] == "received"] == [""]
     bad = await http.post(f"/staff/v1/requests/{cid}/reclassify", json={"service_code": "X"}, headers=auth("admin"))
     assert bad.status_code == 400 and bad.json() == [{"code": 400, "description": "service_code 'X' not found"}]
 

@@ -47,8 +47,12 @@ async def test_post_request_files_and_auto_dispatches(http, clock):
                          **{"attribute[detail]": "在东门", "phone": "13812345678"})
     assert re.fullmatch(r"20260302\d{6}", created["service_request_id"])
     assert set(created) == {"service_request_id", "token", "service_notice", "account_id", "duplicate_of",
-                            "agency_responsible", "expected_datetime", "state"}
+                            "agency_responsible", "expected_datetime", "state", "update_id"}
     assert created["state"] == "dispatched" and created["agency_responsible"] == "区环境卫生管理所"
+    feed = (await http.get("/open311/v2/servicerequestupdates.json", params={"after": 0})).json()
+    told = [u for u in feed if u["service_request_id"] == created["service_request_id"]]
+    assert [u["event"] for u in told] == ["received", "dispatched"]  # what the answer says: told up to dispatched
+    assert created["update_id"] == told[-1]["update_id"]
     assert created["expected_datetime"] == "2026-03-02T15:00:00+08:00"  # 09:00 + 4 working hours (3 h + 1 h from 14:00)
     assert created["duplicate_of"] is None and created["account_id"] == "tg:42"
     got = (await http.get(f"/open311/v2/requests/{created['service_request_id']}.json")).json()[0]
@@ -234,8 +238,9 @@ async def test_updates_feed_pages_by_cursor(http):
     assert ids == sorted(ids) and len(ids) == 6 == len(set(ids))
     assert [u["event"] for u in page1[:2]] == ["received", "dispatched"]
     u = page1[1]
-    assert set(u) == {"update_id", "service_request_id", "status", "state", "event", "description", "updated_datetime",
-                      "media_url", "agency_responsible", "expected_datetime", "result_media_urls", "level", "priority"}
+    assert set(u) == {"update_id", "service_request_id", "status", "state", "event", "description", "note",
+                      "updated_datetime", "media_url", "agency_responsible", "expected_datetime", "result_media_urls",
+                      "level", "priority"}
     assert u["status"] == "open" and u["agency_responsible"] == "区环境卫生管理所"
     x = ET.fromstring((await http.get("/open311/v2/servicerequestupdates.xml", params={"limit": 2})).content)
     assert x.tag == "service_request_updates" and len(x.findall("request_update")) == 2

@@ -12,7 +12,8 @@ import httpx
 import pytest
 from hubtesting import API_KEY, STAFF, image_bytes
 
-from hub.client import CaseNotFound, Conflict, Forbidden, HubClient, HubRejected, HubUnavailable
+from hubapi.client import CaseNotFound, Conflict, Forbidden, HubClient, HubRejected, HubUnavailable
+from hubapi.models import Filing
 
 SERVE = """
 import argparse, sys
@@ -69,11 +70,11 @@ async def test_citizen_journey(hub, server):
     photo = await hub.upload_media(image_bytes("PNG"), "p.png")
     assert photo.startswith(f"{server}/media/") and photo.endswith(".png")
     assert httpx.get(photo).content == image_bytes("PNG")
-    created = await hub.create_request("JMZX-03", "门口乱停车", lat=30.1, long=120.1, account_id="tg:7",
-                                       channel="chat", external_id="e2e-1", attributes={"plate": "粤B12345"},
-                                       media_urls=[photo])
+    created = await hub.create_request(Filing("JMZX-03", "门口乱停车", lat=30.1, long=120.1, account_id="tg:7",
+                                              channel="chat", external_id="e2e-1", attributes={"plate": "粤B12345"},
+                                              media_urls=[photo]))
     assert created.state == "dispatched" and created.expected_datetime is not None
-    again = await hub.create_request("JMZX-03", "门口乱停车", lat=30.1, long=120.1, channel="chat", external_id="e2e-1")
+    again = await hub.create_request(Filing("JMZX-03", "门口乱停车", lat=30.1, long=120.1, channel="chat", external_id="e2e-1"))
     assert again.id == created.id
     case = await hub.get_request(created.id)
     assert case.media_url == photo and case.group == "街面秩序" and case.status == "open"
@@ -85,9 +86,10 @@ async def test_citizen_journey(hub, server):
     rated = await hub.rate(created.id, 5, account_id="tg:7")
     assert rated.state == "rated" and rated.rating == 5
     detail = await hub.case_detail(created.id)
-    assert detail["attributes"] == {"plate": "粤B***5"}
-    assert [u["event"] for u in detail["updates"]] == ["received", "dispatched", "in_progress", "resolved", "closed",
-                                                       "rated"]
+    assert detail.attributes == {"plate": "粤B***5"}
+    assert [u.event for u in detail.updates] == ["received", "dispatched", "in_progress", "resolved", "closed", "rated"]
+    assert [u.note for u in detail.updates if u.event == "resolved"] == ["已挪车"]
+    assert [a.action for a in detail.audit][-1] == "rate"
     stats = await hub.stats()
     assert stats["total"] >= 1
     assert isinstance(await hub.sweep_overdue(), list) and isinstance(await hub.overdue(), list)
@@ -95,16 +97,16 @@ async def test_citizen_journey(hub, server):
 
 async def test_typed_errors_from_real_server(hub, server):
     with pytest.raises(HubRejected) as info:
-        await hub.create_request("NOPE", "x", lat=1, long=1)
+        await hub.create_request(Filing("NOPE", "x", lat=1, long=1))
     assert info.value.status == 400 and info.value.errors == [{"code": 400, "description": "service_code 'NOPE' not found"}]
     with pytest.raises(CaseNotFound):
         await hub.get_request("20000101000001")
-    created = await hub.create_request("SRHJ-03", "小广告", lat=31.0, long=121.0)
+    created = await hub.create_request(Filing("SRHJ-03", "小广告", lat=31.0, long=121.0))
     with pytest.raises(Conflict):
         await hub.close(created.id)
     async with HubClient(server, api_key="wrong") as bad:
         with pytest.raises(Forbidden):
-            await bad.create_request("SRHJ-01", "x", lat=1, long=1)
+            await bad.create_request(Filing("SRHJ-01", "x", lat=1, long=1))
     async with HubClient(f"http://127.0.0.1:{free_port()}", api_key="k", retries=1, backoff=0.01) as down:
         with pytest.raises(HubUnavailable):
             await down.services()
@@ -130,7 +132,7 @@ async def test_cursor_never_misses_or_repeats_under_concurrent_posts(hub, server
     async def post(worker: int):
         async with HubClient(server, api_key=API_KEY) as c:
             for i in range(10):
-                await c.create_request("SRHJ-07", f"w{worker}", lat=10 + worker, long=10 + i * 0.1)
+                await c.create_request(Filing("SRHJ-07", f"w{worker}", lat=10 + worker, long=10 + i * 0.1))
 
     poller = asyncio.create_task(poll())
     await asyncio.gather(*(post(w) for w in range(5)))
@@ -142,11 +144,11 @@ async def test_cursor_never_misses_or_repeats_under_concurrent_posts(hub, server
 async def test_extra_photos_become_comments_once(hub):
     kw = dict(lat=35.0, long=115.0, account_id="tg:8", channel="chat", external_id="e2e-photos",
               media_urls=["http://m/1.jpg", "http://m/2.jpg", "http://m/3.jpg"])
-    created = await hub.create_request("SRHJ-01", "垃圾", **kw)
-    await hub.create_request("SRHJ-01", "垃圾", **kw)  # an idempotent retry adds nothing
+    created = await hub.create_request(Filing("SRHJ-01", "垃圾", **kw))
+    await hub.create_request(Filing("SRHJ-01", "垃圾", **kw))  # an idempotent retry adds nothing
     detail = await hub.case_detail(created.id)
-    assert detail["media_url"] == "http://m/1.jpg"
-    assert [u["media_url"] for u in detail["updates"] if u["event"] == "comment"] == ["http://m/2.jpg", "http://m/3.jpg"]
+    assert detail.media_url == "http://m/1.jpg"
+    assert [u.media_url for u in detail.updates if u.event == "comment"] == ["http://m/2.jpg", "http://m/3.jpg"]
 
 
 def test_healthz_answers_with_a_database_round_trip(server):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import httpx
 from hubtesting import API_KEY, auth
+from hubapi.models import Filing
 
 
 async def _file(http, code, description, address):
@@ -67,11 +68,11 @@ async def test_find_bad_input_is_400_and_needs_a_token(http):
 
 
 async def test_client_find(app):
-    from hub.client import HubClient
+    from hubapi.client import HubClient
 
     async with HubClient("http://hub.test", api_key=API_KEY, staff_token="tok-admin",
                          transport=httpx.ASGITransport(app=app)) as client:
-        created = await client.create_request("SRHJ-01", "垃圾成堆", address="人民路128号")
+        created = await client.create_request(Filing("SRHJ-01", "垃圾成堆", address="人民路128号"))
         found = await client.find("人民路", limit=5)
-        assert [x["service_request_id"] for x in found] == [created.service_request_id]
+        assert [x.service_request_id for x in found] == [created.service_request_id]
         assert await client.find("没有") == []

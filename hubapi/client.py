@@ -1,5 +1,7 @@
 """HubClient: the one HTTP seam to a case-dispatch hub (Open311 GeoReport v2, plus citybot's extensions).
 
+Typed answers (hubapi.models) and typed errors (hubapi.errors).
+
 The standard parts (services, requests, tokens, updates) work against any Open311 hub; citizen actions,
 staff actions and media are citybot-hub extensions. Retries: bounded, exponential backoff, on connection
 errors, timeouts and 5xx only; a 4xx is raised at once as a typed error. Filing is idempotent on a retry
@@ -11,176 +13,19 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import Any
 
 import httpx
 
+from hubapi.errors import BY_STATUS, CaseNotFound, Conflict, Forbidden, HubError, HubRejected, HubUnavailable
+from hubapi.models import CreatedRequest, Filing, Service, ServiceRequest, StaffCase, Update
+
 log = logging.getLogger(__name__)
 
 
-class HubError(Exception):
-    """Anything that went wrong talking to the hub."""
-
-
-class HubUnavailable(HubError):
-    """The hub did not answer usefully after the retries (connection errors, timeouts, 5xx)."""
-
-
-class HubRejected(HubError):
-    """The hub answered 4xx; `errors` is the spec's list of {code, description}."""
-
-    def __init__(self, status: int, errors: list[dict]):
-        self.status, self.errors = status, errors
-        super().__init__(f"hub rejected the request ({status}): " + "; ".join(str(e.get("description")) for e in errors))
-
-    @property
-    def description(self) -> str:
-        return "; ".join(str(e.get("description", "")) for e in self.errors)
-
-
-class CaseNotFound(HubRejected):
-    """404."""
-
-
-class Forbidden(HubRejected):
-    """401/403: a missing or wrong api_key or staff token, or not allowed."""
-
-
-class Conflict(HubRejected):
-    """409: an illegal lifecycle transition."""
-
-
-def _time(value: Any) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        return dt.datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-
-
-def _float(value: Any) -> float | None:
-    try:
-        return float(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _bool(value: Any) -> bool:
-    return value is True or str(value).lower() == "true"
-
-
-@dataclass(frozen=True)
-class Service:
-    service_code: str
-    service_name: str
-    group: str | None = None
-    description: str = ""
-    keywords: tuple[str, ...] = ()
-    metadata: bool = False
-    type: str = "realtime"
-
-    @classmethod
-    def from_api(cls, d: Mapping) -> Service:
-        kw = d.get("keywords") or ""
-        return cls(str(d["service_code"]), str(d.get("service_name") or ""), d.get("group"), d.get("description") or "",
-                   tuple(k.strip() for k in (kw.split(",") if isinstance(kw, str) else kw) if k and k.strip()),
-                   _bool(d.get("metadata")), d.get("type") or "realtime")
-
-
-@dataclass(frozen=True)
-class ServiceRequest:
-    service_request_id: str
-    status: str
-    service_code: str | None = None
-    service_name: str | None = None
-    description: str | None = None
-    status_notes: str | None = None
-    agency_responsible: str | None = None
-    service_notice: str | None = None
-    requested_datetime: dt.datetime | None = None
-    updated_datetime: dt.datetime | None = None
-    expected_datetime: dt.datetime | None = None
-    address: str | None = None
-    lat: float | None = None
-    long: float | None = None
-    media_url: str | None = None
-    # citybot extensions (None/defaults from a plain Open311 hub)
-    state: str | None = None
-    group: str | None = None
-    overdue: bool = False
-    duplicate_of: str | None = None
-    level: str | None = None
-    priority: str | None = None
-    result_media_urls: tuple[str, ...] = ()
-    rating: int | None = None
-    channel: str | None = None
-    external_id: str | None = None
-    raw: dict = field(default_factory=dict, repr=False, compare=False)
-
-    @classmethod
-    def from_api(cls, d: Mapping) -> ServiceRequest:
-        return cls(
-            str(d.get("service_request_id") or ""), str(d.get("status") or ""), d.get("service_code"),
-            d.get("service_name"), d.get("description"), d.get("status_notes"), d.get("agency_responsible"),
-            d.get("service_notice"), _time(d.get("requested_datetime")), _time(d.get("updated_datetime")),
-            _time(d.get("expected_datetime")), d.get("address"), _float(d.get("lat")), _float(d.get("long")),
-            d.get("media_url"), d.get("state"), d.get("group"), _bool(d.get("overdue")), d.get("duplicate_of"),
-            d.get("level"), d.get("priority"), tuple(d.get("result_media_urls") or ()),
-            int(d["rating"]) if d.get("rating") not in (None, "") else None, d.get("channel"), d.get("external_id"),
-            dict(d))
-
-
-@dataclass(frozen=True)
-class CreatedRequest:
-    service_request_id: str | None
-    token: str | None = None
-    service_notice: str | None = None
-    account_id: str | None = None
-    duplicate_of: str | None = None
-    agency_responsible: str | None = None
-    expected_datetime: dt.datetime | None = None
-    state: str | None = None
-    dry_run: bool = False  # an answer to create_request(dry_run=True): nothing was created
-
-    @property
-    def id(self) -> str | None:
-        return self.service_request_id
-
-    @classmethod
-    def from_api(cls, d: Mapping) -> CreatedRequest:
-        return cls(d.get("service_request_id"), d.get("token"), d.get("service_notice"), d.get("account_id"),
-                   d.get("duplicate_of"), d.get("agency_responsible"), _time(d.get("expected_datetime")), d.get("state"),
-                   d.get("dry_run") is True)
-
-
-@dataclass(frozen=True)
-class Update:
-    update_id: int
-    service_request_id: str
-    status: str
-    state: str | None = None
-    event: str | None = None
-    description: str = ""
-    updated_datetime: dt.datetime | None = None
-    media_url: str | None = None
-    agency_responsible: str | None = None
-    expected_datetime: dt.datetime | None = None
-    result_media_urls: tuple[str, ...] = ()
-    level: str | None = None
-    priority: str | None = None
-
-    @classmethod
-    def from_api(cls, d: Mapping) -> Update:
-        return cls(int(d["update_id"]), str(d["service_request_id"]), str(d.get("status") or ""), d.get("state"),
-                   d.get("event"), d.get("description") or "", _time(d.get("updated_datetime")), d.get("media_url"),
-                   d.get("agency_responsible"), _time(d.get("expected_datetime")),
-                   tuple(d.get("result_media_urls") or ()), d.get("level"), d.get("priority"))
-
-
-_ERRORS = {404: CaseNotFound, 401: Forbidden, 403: Forbidden, 409: Conflict}
+__all__ = ["CaseNotFound", "Conflict", "CreatedRequest", "Filing", "Forbidden", "HubClient", "HubError",
+           "HubRejected", "HubUnavailable", "Service", "ServiceRequest", "StaffCase", "Update"]
 
 
 class HubClient:
@@ -230,7 +75,7 @@ class HubClient:
                             self.retries + 1)
                 continue
             if resp.status_code >= 400:
-                raise _ERRORS.get(resp.status_code, HubRejected)(resp.status_code, _error_list(resp))
+                raise BY_STATUS.get(resp.status_code, HubRejected)(resp.status_code, _error_list(resp))
             try:
                 body = resp.json()
                 return (resp.status_code, body) if with_status else body
@@ -255,33 +100,29 @@ class HubClient:
     async def service_definition(self, service_code: str) -> dict:
         return await self._request("GET", f"/open311/v2/services/{service_code}.json")
 
-    async def create_request(self, service_code: str, description: str = "", *, lat: float | None = None,
-                             long: float | None = None, address: str | None = None, media_urls: Iterable[str] = (),
-                             account_id: str | None = None, device_id: str | None = None, channel: str | None = None,
-                             external_id: str | None = None, attributes: Mapping[str, Any] | None = None,
-                             first_name: str | None = None, last_name: str | None = None, phone: str | None = None,
-                             email: str | None = None, dry_run: bool = False) -> CreatedRequest:
+    async def create_request(self, filing: Filing, *, dry_run: bool = False) -> CreatedRequest:
         """File a case. Open311 takes one media_url: the first is sent as media_url and any further ones
         are added as comments (citybot extension) once the case exists.
 
         `dry_run`: the hub checks the filing and its duplicate rule and creates nothing; the answer says what a real
         create would give (`dry_run` True; `service_request_id` None for a new case, else the existing one's)."""
-        media = list(media_urls)
-        data = self._key({"service_code": service_code, "description": description, "lat": lat, "long": long,
-                          "address_string": address, "media_url": media[0] if media else None,
-                          "account_id": account_id, "device_id": device_id, "channel": channel,
-                          "external_id": external_id, "first_name": first_name, "last_name": last_name,
-                          "phone": phone, "email": email})
-        for key, value in (attributes or {}).items():
+        media = list(filing.media_urls)
+        data = self._key({"service_code": filing.service_code, "description": filing.description,
+                          "lat": filing.lat, "long": filing.long, "address_string": filing.address,
+                          "media_url": media[0] if media else None, "account_id": filing.account_id,
+                          "device_id": filing.device_id, "channel": filing.channel, "external_id": filing.external_id,
+                          "first_name": filing.first_name, "last_name": filing.last_name, "phone": filing.phone,
+                          "email": filing.email})
+        for key, value in (filing.attributes or {}).items():
             data[f"attribute[{key}]"] = str(value)
         if dry_run:
             data["dry_run"] = "true"
         status, body = await self._request("POST", "/open311/v2/requests.json", data=data, with_status=True)
         created = CreatedRequest.from_api(body[0] if isinstance(body, list) and body else {})
         # 201: a new case (citybot's hub answers 200 when an external_id re-filing returned an existing case).
-        if created.service_request_id and account_id and len(media) > 1 and status == 201 and not dry_run:
+        if created.service_request_id and filing.account_id and len(media) > 1 and status == 201 and not dry_run:
             for extra in media[1:]:
-                await self.comment(created.service_request_id, account_id=account_id, media_url=extra)
+                await self.comment(created.service_request_id, account_id=filing.account_id, media_url=extra)
         return created
 
     async def get_request(self, service_request_id: str) -> ServiceRequest:
@@ -321,7 +162,7 @@ class HubClient:
         if resp.status_code >= 500:
             raise HubUnavailable(f"media {url}: {resp.status_code} from hub")
         if resp.status_code >= 400:
-            raise _ERRORS.get(resp.status_code, HubRejected)(resp.status_code, _error_list(resp))
+            raise BY_STATUS.get(resp.status_code, HubRejected)(resp.status_code, _error_list(resp))
         return resp.content
 
     async def updates(self, after: int = 0, limit: int = 100) -> list[Update]:
@@ -360,44 +201,50 @@ class HubClient:
         return await self._request("POST", f"/staff/v1/{path}", json={k: v for k, v in body.items() if v is not None},
                                    headers=self._staff())
 
+    async def _staff_act(self, service_request_id: str, action: str, body: dict) -> StaffCase:
+        return StaffCase.from_api(await self._staff_post(f"requests/{service_request_id}/{action}", body))
+
     async def dispatch(self, service_request_id: str, *, department: str | None = None, note: str = "",
-                       actor: str = "") -> dict:
-        return await self._staff_post(f"requests/{service_request_id}/dispatch",
+                       actor: str = "") -> StaffCase:
+        return await self._staff_act(service_request_id, "dispatch",
                                       {"department": department, "note": note, "actor": actor})
 
-    async def set_status(self, service_request_id: str, state: str, *, note: str = "", actor: str = "") -> dict:
-        return await self._staff_post(f"requests/{service_request_id}/status", {"state": state, "note": note, "actor": actor})
+    async def set_status(self, service_request_id: str, state: str, *, note: str = "", actor: str = "") -> StaffCase:
+        return await self._staff_act(service_request_id, "status", {"state": state, "note": note, "actor": actor})
 
     async def resolve(self, service_request_id: str, *, note: str = "", media_urls: Iterable[str] = (),
-                      actor: str = "") -> dict:
-        return await self._staff_post(f"requests/{service_request_id}/resolve",
+                      actor: str = "") -> StaffCase:
+        return await self._staff_act(service_request_id, "resolve",
                                       {"note": note, "media_urls": list(media_urls), "actor": actor})
 
-    async def close(self, service_request_id: str, *, note: str = "", actor: str = "") -> dict:
-        return await self._staff_post(f"requests/{service_request_id}/close", {"note": note, "actor": actor})
+    async def close(self, service_request_id: str, *, note: str = "", actor: str = "") -> StaffCase:
+        return await self._staff_act(service_request_id, "close", {"note": note, "actor": actor})
 
-    async def reclassify(self, service_request_id: str, service_code: str, *, note: str = "", actor: str = "") -> dict:
-        return await self._staff_post(f"requests/{service_request_id}/reclassify",
+    async def reclassify(self, service_request_id: str, service_code: str, *, note: str = "", actor: str = "") -> StaffCase:
+        return await self._staff_act(service_request_id, "reclassify",
                                       {"service_code": service_code, "note": note, "actor": actor})
 
-    async def escalate(self, service_request_id: str, *, reason: str, actor: str = "") -> dict:
-        return await self._staff_post(f"requests/{service_request_id}/escalate", {"reason": reason, "actor": actor})
+    async def escalate(self, service_request_id: str, *, reason: str, actor: str = "") -> StaffCase:
+        return await self._staff_act(service_request_id, "escalate", {"reason": reason, "actor": actor})
 
-    async def merge(self, service_request_id: str, into_id: str, *, note: str = "", actor: str = "") -> dict:
-        return await self._staff_post(f"requests/{service_request_id}/merge", {"into_id": into_id, "note": note, "actor": actor})
+    async def merge(self, service_request_id: str, into_id: str, *, note: str = "", actor: str = "") -> StaffCase:
+        return await self._staff_act(service_request_id, "merge", {"into_id": into_id, "note": note, "actor": actor})
 
-    async def staff_reopen(self, service_request_id: str, *, reason: str = "", actor: str = "") -> dict:
-        return await self._staff_post(f"requests/{service_request_id}/reopen", {"reason": reason, "actor": actor})
+    async def staff_reopen(self, service_request_id: str, *, reason: str = "", actor: str = "") -> StaffCase:
+        return await self._staff_act(service_request_id, "reopen", {"reason": reason, "actor": actor})
 
-    async def case_detail(self, service_request_id: str) -> dict:
-        return await self._request("GET", f"/staff/v1/requests/{service_request_id}", headers=self._staff())
+    async def case_detail(self, service_request_id: str) -> StaffCase:
+        """One case with its history (`updates`) and audit trail."""
+        return StaffCase.from_api(await self._request("GET", f"/staff/v1/requests/{service_request_id}",
+                                                      headers=self._staff()))
 
-    async def find(self, q: str, limit: int = 20) -> list[dict]:
+    async def find(self, q: str, limit: int = 20) -> list[StaffCase]:
         """Staff search: cases whose description or address contains `q` (case-insensitive), newest first."""
-        return await self._request("GET", "/staff/v1/requests", params={"q": q, "limit": limit}, headers=self._staff())
+        body = await self._request("GET", "/staff/v1/requests", params={"q": q, "limit": limit}, headers=self._staff())
+        return [StaffCase.from_api(d) for d in body]
 
-    async def overdue(self) -> list[dict]:
-        return await self._request("GET", "/staff/v1/overdue", headers=self._staff())
+    async def overdue(self) -> list[StaffCase]:
+        return [StaffCase.from_api(d) for d in await self._request("GET", "/staff/v1/overdue", headers=self._staff())]
 
     async def sweep_overdue(self) -> list[str]:
         return (await self._staff_post("overdue/sweep", {}))["newly_overdue"]

@@ -14,12 +14,8 @@ import mimetypes
 import sys
 from pathlib import Path
 
-STATE_NAMES = {
-    "received": "立案", "dispatched": "派遣", "in_progress": "处置中", "resolved": "处理反馈",
-    "closed": "核查结案", "rated": "已评价", "reopened": "重新处理", "cancelled": "已撤销",
-    "duplicate": "合并处理", "referred": "转办",
-}
-STATES = tuple(STATE_NAMES)
+from hubapi.models import ServiceRequest, StaffCase
+from hubapi.states import STATES, label
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -78,7 +74,7 @@ def _run(args: argparse.Namespace) -> int:
     import asyncio
 
     from citybot.settings import get_settings
-    from hub.client import HubClient, HubError, HubRejected
+    from hubapi.client import HubClient, HubError, HubRejected
 
     settings = get_settings()
     if args.hub_url:
@@ -105,21 +101,27 @@ def _run(args: argparse.Namespace) -> int:
         print(f"citybot staff {args.staff_command}: {exc}", file=sys.stderr)
         return 1
     if getattr(args, "json", False):
-        print(json.dumps(result, ensure_ascii=False, indent=2))
+        print(json.dumps(_raw(result), ensure_ascii=False, indent=2))
     else:
         print(HUMAN[args.staff_command](result))
     return 0
+
+
+def _raw(result):
+    """The hub's JSON behind a typed answer (a case, a list of cases, or the stats dict)."""
+    if isinstance(result, list):
+        return [_raw(r) for r in result]
+    return result.raw if isinstance(result, ServiceRequest) else result
 
 
 class UsageError(Exception):
     """Bad input found before anything was sent (e.g. an unreadable photo)."""
 
 
-# -- actions (each returns the hub's JSON) ----------------------------------------------------------------------
+# -- actions (each returns the hub's typed answer) ----------------------------------------------------------------------
 
 async def _list(hub, args):
-    reqs = await hub.list_requests(state=args.state, account_id=args.account, limit=args.limit)
-    return [r.raw for r in reqs]
+    return await hub.list_requests(state=args.state, account_id=args.account, limit=args.limit)
 
 
 async def _show(hub, args):
@@ -177,63 +179,61 @@ ACTIONS = {"list": _list, "show": _show, "dispatch": _dispatch, "status": _statu
 
 # -- human-readable output ---------------------------------------------------------------------------------------
 
-def _state(case: dict) -> str:
-    state = case.get("state") or case.get("status") or "?"
-    name = STATE_NAMES.get(state)
-    text = f"{name} ({state})" if name else state
-    return text + ("  ⚠超期" if case.get("overdue") else "")
+def _state(case: ServiceRequest) -> str:
+    state = case.state or case.status or "?"
+    text = f"{label(state)} ({state})" if state in STATES else state
+    return text + ("  ⚠超期" if case.overdue else "")
 
 
 def _time(value) -> str:
-    return str(value or "-").replace("T", " ")[:16]
+    return str(value.isoformat() if hasattr(value, "isoformat") else value or "-").replace("T", " ")[:16]
 
 
-def _row(case: dict) -> str:
-    return (f"{case.get('service_request_id')}  {_state(case):<22} {case.get('service_name') or '-'}  "
-            f"{case.get('address') or '-'}  → {case.get('agency_responsible') or '-'}")
+def _row(case: ServiceRequest) -> str:
+    return (f"{case.service_request_id}  {_state(case):<22} {case.service_name or '-'}  "
+            f"{case.address or '-'}  → {case.agency_responsible or '-'}")
 
 
-def _case(case: dict) -> str:
+def _case(case: ServiceRequest) -> str:
     lines = [
-        f"案件 {case.get('service_request_id')}  {_state(case)}",
-        f"  类别 category   {case.get('group') or '-'} / {case.get('service_name') or '-'} ({case.get('service_code')})",
-        f"  地点 address    {case.get('address') or '-'}"
-        + (f"  ({case['lat']}, {case['long']})" if case.get("lat") is not None else ""),
-        f"  描述 description {case.get('description') or '-'}",
-        f"  部门 department {case.get('agency_responsible') or '-'}   级别 level {case.get('level') or '-'}"
-        f"   优先 priority {case.get('priority') or '-'}",
-        f"  立案 received   {_time(case.get('requested_datetime'))}   时限 due {_time(case.get('expected_datetime'))}",
+        f"案件 {case.service_request_id}  {_state(case)}",
+        f"  类别 category   {case.group or '-'} / {case.service_name or '-'} ({case.service_code})",
+        f"  地点 address    {case.address or '-'}" + (f"  ({case.lat}, {case.long})" if case.lat is not None else ""),
+        f"  描述 description {case.description or '-'}",
+        f"  部门 department {case.agency_responsible or '-'}   级别 level {case.level or '-'}"
+        f"   优先 priority {case.priority or '-'}",
+        f"  立案 received   {_time(case.requested_datetime)}   时限 due {_time(case.expected_datetime)}",
     ]
-    if case.get("media_url"):
-        lines.append(f"  市民照片 photo  {case['media_url']}")
-    if case.get("result_media_urls"):
-        lines.append("  处理照片 result " + " ".join(case["result_media_urls"]))
-    if case.get("duplicate_of"):
-        lines.append(f"  并入 merged into {case['duplicate_of']}")
-    if case.get("rating") is not None:
-        lines.append(f"  评价 rating     {case['rating']}分")
-    if case.get("status_notes"):
-        lines.append(f"  备注 notes      {case['status_notes']}")
+    if case.media_url:
+        lines.append(f"  市民照片 photo  {case.media_url}")
+    if case.result_media_urls:
+        lines.append("  处理照片 result " + " ".join(case.result_media_urls))
+    if case.duplicate_of:
+        lines.append(f"  并入 merged into {case.duplicate_of}")
+    if case.rating is not None:
+        lines.append(f"  评价 rating     {case.rating}分")
+    if case.status_notes:
+        lines.append(f"  备注 notes      {case.status_notes}")
     return "\n".join(lines)
 
 
-def _detail(case: dict) -> str:
+def _detail(case: StaffCase) -> str:
     lines = [_case(case)]
-    if case.get("account_id"):
-        lines.insert(1, f"  反映人 reporter {case['account_id']}  {case.get('reporter', {}).get('name') or ''}".rstrip())
-    if case.get("updates"):
+    if case.account_id:
+        lines.insert(1, f"  反映人 reporter {case.account_id}  {case.reporter.name or ''}".rstrip())
+    if case.updates:
         lines.append("  进展 history:")
-        lines += [f"    {_time(u.get('updated_datetime'))}  {u.get('event') or u.get('state')}: {u.get('description') or ''}"
-                  + (f"  {' '.join(u['result_media_urls'])}" if u.get("result_media_urls") else "")
-                  for u in case["updates"]]
-    if case.get("audit"):
+        lines += [f"    {_time(u.updated_datetime)}  {u.kind}: {u.description or ''}"
+                  + (f"  {' '.join(u.result_media_urls)}" if u.result_media_urls else "")
+                  for u in case.updates]
+    if case.audit:
         lines.append("  审计 audit:")
-        lines += [f"    {_time(a.get('at'))}  {a.get('principal')}{' / ' + a['actor'] if a.get('actor') else ''}  "
-                  f"{a.get('action')}{'：' + a['reason'] if a.get('reason') else ''}" for a in case["audit"]]
+        lines += [f"    {_time(a.at)}  {a.principal}{' / ' + a.actor if a.actor else ''}  "
+                  f"{a.action}{'：' + a.reason if a.reason else ''}" for a in case.audit]
     return "\n".join(lines)
 
 
-def _list_text(cases: list[dict]) -> str:
+def _list_text(cases: list[ServiceRequest]) -> str:
     return "\n".join(_row(c) for c in cases) if cases else "（没有案件 no cases）"
 
 
@@ -246,9 +246,9 @@ def _stats_text(s: dict) -> str:
              f"按时率 on-time {s.get('on_time_rate')}   处置时长中位数 median hours {s.get('median_handling_hours')}"]
     by_state = s.get("by_state") or {}
     if by_state:
-        lines.append("按状态 by state: " + ", ".join(f"{STATE_NAMES.get(k, k)} {v}" for k, v in by_state.items()))
+        lines.append("按状态 by state: " + ", ".join(f"{label(k)} {v}" for k, v in by_state.items()))
     for group, states in (s.get("by_group") or {}).items():
-        lines.append(f"  {group}: " + ", ".join(f"{STATE_NAMES.get(k, k)} {v}" for k, v in states.items()))
+        lines.append(f"  {group}: " + ", ".join(f"{label(k)} {v}" for k, v in states.items()))
     return "\n".join(lines)
 
 
