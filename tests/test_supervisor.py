@@ -189,7 +189,11 @@ def test_run_without_a_token_is_a_terminal_chat_that_files_a_report_and_ends_on_
         chat.wait_for("citybot 终端聊天", timeout=300)  # the greeting: hub, Rasa and actions are up
         assert "var/logs" in chat.output() or "logs" in chat.output()  # it says where the background logs go
         case_id = drive_report(chat, "人民路128号门口的井盖不见了", place="人民路128号门口")
-        chat.wait_for(f"案件 {case_id} 已派遣至", timeout=60)  # a push from the hub's updates feed
+        # a staff step reaches the chat as a push from the hub's updates feed (受理/派遣 were in the answer)
+        staff = subprocess.run([sys.executable, "-m", "citybot.cli", "staff", "status", case_id, "in_progress"],
+                               env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert staff.returncode == 0, staff.stderr
+        chat.wait_for(f"案件 {case_id} 正在处置中", timeout=60)
         chat.close_stdin()  # EOF: the chat ends, and with it every part
         assert chat.proc.wait(timeout=60) == 0, chat.output()
     finally:
