@@ -17,13 +17,24 @@ from pathlib import Path
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
-from hub import models  # noqa: F401  (registers the tables)
+from citybot.migrate import History
+from hub import models
 
 _WRITING: contextvars.ContextVar[bool] = contextvars.ContextVar("hub_writing", default=False)
 # pg_advisory_xact_lock key for the hub's writers ("citybot" in ASCII, as an int).
 ADVISORY_KEY = 0x63697479626F74
+
+
+def tables() -> list:
+    """The hub's tables: every table model defined in hub/models.py, the one home of the hub's schema."""
+    return [obj.__table__ for obj in vars(models).values()
+            if isinstance(obj, type) and obj.__module__ == models.__name__ and hasattr(obj, "__table__")]
+
+
+# The hub's migration history (hub/migrations/; see citybot/migrate.py).
+HISTORY = History(name="hub", package="hub", load_tables=tables)
 
 
 def make_engine(url: str) -> Engine:
@@ -65,8 +76,11 @@ class Database:
     def from_url(cls, url: str) -> Database:
         return cls(make_engine(url))
 
-    def create_all(self) -> None:
-        SQLModel.metadata.create_all(self.engine)
+    def migrate(self) -> str:
+        """Bring the schema to the newest revision (under a lock: replicas may start together)."""
+        from citybot.migrate import upgrade
+
+        return upgrade(self.engine, HISTORY.name)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:
