@@ -9,11 +9,11 @@ Both may share one database (docker-compose does): each history sees only its ow
 `upgrade(engine, name)` brings a database to the newest revision and is what every service runs at start-up:
 - under a lock, so replicas starting together never race (PostgreSQL: a transaction-scoped advisory lock, with
   the whole upgrade in that one transaction; SQLite: a file lock next to the database file);
-- an empty database gets the tables created from the models and is stamped at head (Alembic's recipe for a new
-  database; tests/test_migrations.py proves the models equal the migrations' head);
-- a database made before migrations existed (release 7911a06, `create_all`) is stamped at the baseline
-  revision, then upgraded;
-- anything else runs the revisions after its current one.
+- a database made before migrations existed (release 7911a06, `create_all`: it has that release's tables and
+  no version table) is stamped at the baseline revision first;
+- then the revisions after the current one run (all of them on an empty database). The revisions are the one
+  way to a schema; tests/test_migrations.py proves they build exactly what the models describe. Upgrading needs
+  no model (a service does not import every table's module to start); comparing and writing revisions do.
 
 Adding a table or column: change the model, then `citybot migrate --revision "what changed" --citybot` (or
 `--hub`) writes the next revision by comparing the models with a scratch database at head; read it, commit it.
@@ -46,6 +46,7 @@ class History:
     name: str
     package: str  # the package whose migrations/ directory holds the revisions
     load_tables: Callable[[], list]  # -> the history's sqlalchemy Table objects (imports their models)
+    legacy_tables: frozenset[str]  # release 7911a06's tables: with no version table, the database predates migrations
 
     @property
     def version_table(self) -> str:
@@ -132,7 +133,8 @@ def target_metadata(h: History):
 
 
 def run_env(name: str) -> None:
-    """The body of each history's env.py (online mode: on the connection `upgrade` passes, or on a URL)."""
+    """The body of each history's env.py (online mode: on the connection `upgrade` passes, or on a URL).
+    Only autogenerate (`new_revision`) needs the models; running revisions does not import them."""
     from alembic import context
 
     h = history(name)
@@ -153,8 +155,11 @@ def run_env(name: str) -> None:
 
 
 def _migrate_online(context, h: History, connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata(h),
-                      **context_options(h, connection.dialect.name))
+    if context.config.attributes.get("autogenerate"):
+        context.configure(connection=connection, target_metadata=target_metadata(h),
+                          **context_options(h, connection.dialect.name))
+    else:
+        context.configure(connection=connection, version_table=h.version_table)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -198,28 +203,21 @@ def current(conn, h: History) -> str | None:
     return MigrationContext.configure(conn, opts={"version_table": h.version_table}).get_current_revision()
 
 
-def upgrade(engine, name: str, *, fresh: str = "create") -> str:
-    """Bring the database to the newest revision of history `name`; returns it. `fresh="migrate"` runs every
-    revision on an empty database instead of creating the tables from the models (the tests do both)."""
+def upgrade(engine, name: str) -> str:
+    """Bring the database to the newest revision of history `name`; returns it."""
     from alembic import command
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy import inspect
 
     h = history(name)
-    script, target = _script(name), head(name)
+    target = head(name)
     with _guarded(engine, h) as conn:
         at = current(conn, h)
         if at == target:
             return target
-        existing = set(inspect(conn).get_table_names()) & h.table_names()
-        if at is None and not existing and fresh == "create":
-            target_metadata(h).create_all(conn, tables=h.tables())
-            MigrationContext.configure(conn, opts={"version_table": h.version_table}).stamp(script, "head")
-            log.info("%s schema created at %s", name, target)
-            return target
-        if at is None and existing:
+        if at is None and set(inspect(conn).get_table_names()) & h.legacy_tables:
             log.info("%s schema predates migrations: stamped at the baseline %s", name, BASELINE)
-            MigrationContext.configure(conn, opts={"version_table": h.version_table}).stamp(script, BASELINE)
+            MigrationContext.configure(conn, opts={"version_table": h.version_table}).stamp(_script(name), BASELINE)
         command.upgrade(config(h, conn), "head")
         log.info("%s schema upgraded from %s to %s", name, at or "nothing", target)
     return target
@@ -248,13 +246,15 @@ def new_revision(name: str, message: str) -> Path | None:
     h = history(name)
     with tempfile.TemporaryDirectory() as tmp:
         engine = make_engine(f"sqlite:///{tmp}/scratch.db")
-        upgrade(engine, name, fresh="migrate")
+        upgrade(engine, name)
         if not differences(engine, name):
             engine.dispose()
             return None
         number = f"{int(head(name)) + 1:04d}"
         with engine.connect() as conn:
-            script = command.revision(config(h, conn), message=message, autogenerate=True, rev_id=number)
+            cfg = config(h, conn)
+            cfg.attributes["autogenerate"] = True
+            script = command.revision(cfg, message=message, autogenerate=True, rev_id=number)
         engine.dispose()
     _script.cache_clear()
     return Path(script.path)

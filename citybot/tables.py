@@ -23,4 +23,6 @@ def tables() -> list:
     return [m.__table__ for m in models]
 
 
-HISTORY = History(name="citybot", package="citybot", load_tables=tables)
+HISTORY = History(name="citybot", package="citybot", load_tables=tables, legacy_tables=frozenset({
+    "citybot_subscription", "citybot_report_outbox", "citybot_outbox", "citybot_notifier_cursor",
+    "citybot_button_payload", "citybot_staff_user", "citybot_hotline_call"}))

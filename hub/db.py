@@ -46,7 +46,8 @@ def tables() -> list:
 
 
 # The hub's migration history (hub/migrations/; see citybot/migrate.py).
-HISTORY = History(name="hub", package="hub", load_tables=tables)
+HISTORY = History(name="hub", package="hub", load_tables=tables,
+                  legacy_tables=frozenset({"hub_case", "hub_update", "hub_audit"}))
 
 
 def make_engine(url: str) -> Engine:
