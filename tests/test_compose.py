@@ -149,3 +149,46 @@ def test_rasa_replicas_share_trackers_in_postgresql_and_locks_in_redis(config):
     bot_redis_db = int(config["services"]["bot"]["environment"]["REDIS_URL"].rsplit("/", 1)[1])
     assert lock["db"] != bot_redis_db  # the lock store and the bot's state never share keys
     assert {"actions", "postgres", "redis"} <= set(config["services"]["rasa"]["depends_on"])
+
+
+LOCK_PROBE = r"""
+import asyncio, json, sys, uuid
+import yaml
+from rasa.core.lock_store import LockStore
+from rasa.utils.endpoints import EndpointConfig
+
+config = yaml.safe_load(open(sys.argv[1], encoding="utf-8"))["lock_store"]
+config.update(url="127.0.0.1", key_prefix="citybottest" + uuid.uuid4().hex[:8])  # the compose host; own keys
+store = LockStore.create(EndpointConfig.from_dict(config))
+
+
+async def main():
+    async with store.lock("conversation-1"):
+        held = store.red.exists(store.key_prefix + "conversation-1")
+    after = store.red.exists(store.key_prefix + "conversation-1")
+    print(json.dumps({"type": type(store).__name__, "db": store.red.connection_pool.connection_kwargs["db"],
+                      "held": held, "after": after}))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.redis
+@pytest.mark.rasa
+def test_rasa_builds_its_redis_lock_store_from_the_compose_endpoints():
+    """Rasa itself reads endpoints.docker.yml's lock store (pointed at the local Redis instead of the compose host)
+    and takes and releases a conversation lock in Redis."""
+    rasa_python = ROOT / ".venv-rasa" / "bin" / "python"
+    if not rasa_python.exists():
+        pytest.skip("no Rasa virtualenv (make rasa-venv)")
+    try:
+        import redis
+
+        redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=2).ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+        pytest.skip(f"Redis not reachable at 127.0.0.1:6379: {exc}")
+    result = subprocess.run([str(rasa_python), "-c", LOCK_PROBE, str(ROOT / "endpoints.docker.yml")],
+                            capture_output=True, text=True, timeout=300, env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"type": "RedisLockStore", "db": 1, "held": 1,
+                                                                  "after": 0}
