@@ -4,6 +4,8 @@
 #   target `rasa`: the Rasa server with citybot's NLU components -- requirements/rasa.lock, the same set as
 #                  .venv-rasa. The model is trained in this image's own environment at build time (stage
 #                  rasa-train), so the environment that trains is the one that serves.
+#   target `ingest`: the app plus Rasa's environment and that model, for `citybot ingest` / `classify` / `eval`
+#                  (their NLU worker runs in /opt/rasa, as locally in .venv-rasa).
 #
 #   docker compose build                  # both, as docker-compose.yml names them
 #   docker build --target rasa -t citybot-rasa .
@@ -52,7 +54,7 @@ CMD ["run", "--enable-api", "--model", "models/citybot.tar.gz", "--endpoints", "
      "--credentials", "credentials.yml"]
 
 # -- the application ------------------------------------------------------------------------------------------
-FROM python AS app
+FROM python AS app-files
 COPY requirements/app.lock requirements/app.lock
 RUN pip install -r requirements/app.lock
 COPY pyproject.toml README.md ./
@@ -65,6 +67,17 @@ COPY actions actions
 COPY bot bot
 COPY data data
 RUN pip install --no-deps -e . && mkdir -p /app/var && chown citybot /app/var
+
+# hotline ingestion: the NLU worker runs with Rasa's environment and the model trained in it
+FROM app-files AS ingest
+COPY --from=rasa-venv /opt/rasa /opt/rasa
+COPY --from=rasa-train /app/models models
+ENV RASA_VENV=/opt/rasa TF_CPP_MIN_LOG_LEVEL=3 TF_ENABLE_ONEDNN_OPTS=0
+USER citybot
+ENTRYPOINT ["citybot"]
+CMD ["ingest", "--help"]
+
+FROM app-files AS app
 USER citybot
 EXPOSE 8311 5055 8080
 ENTRYPOINT ["citybot"]

@@ -192,3 +192,14 @@ def test_rasa_builds_its_redis_lock_store_from_the_compose_endpoints():
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {"type": "RedisLockStore", "db": 1, "held": 1,
                                                                   "after": 0}
+
+
+def test_hotline_ingestion_is_a_job_in_the_tools_profile():
+    result = subprocess.run([str(compose_binary()), "-f", str(COMPOSE_FILE), "--project-directory", str(ROOT),
+                             "--profile", "tools", "config", "--format", "json"],
+                            env={"PATH": "/usr/bin:/bin", **SECRETS}, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    ingest = json.loads(result.stdout)["services"]["ingest"]
+    assert ingest["build"]["target"] == "ingest" and ingest["restart"] == "no" and ingest["profiles"] == ["tools"]
+    assert ingest["environment"]["PHONE_HASH_SALT"] == SECRETS["PHONE_HASH_SALT"]  # hashes the callers' numbers
+    assert {v["target"] for v in ingest["volumes"]} == {"/data", "/app/var/hotline"}

@@ -337,3 +337,25 @@ def test_the_rasa_image_trains_from_the_committed_dictionary():
     from nlu import dictgen
 
     assert dictgen.DICT_FILE.read_text(encoding="utf-8") == dictgen.build()
+
+
+# -- the ingestion image ----------------------------------------------------------------------------------------
+
+@pytest.mark.rasa
+@pytest.mark.slow
+def test_the_ingest_image_runs_the_nlu_worker_in_rasas_environment(dockerfile, tmp_path):
+    """`citybot ingest` starts its NLU worker as RASA_VENV/bin/python -m nlu.worker with the model under
+    MODELS_DIR: the ingest target has the app's files, Rasa's environment at RASA_VENV and the model trained in
+    it, and the worker imports over exactly those files with Rasa's packages."""
+    if not (RASA_VENV / "bin" / "python").exists():
+        pytest.skip(f"no Rasa virtualenv at {RASA_VENV} (make rasa-venv)")
+    stage, app = dockerfile.target("ingest"), dockerfile.target("app")
+    assert stage.files == app.files and stage.entrypoint == ["citybot"]
+    assert stage.env["RASA_VENV"] == "/opt/rasa" and {"rasa-venv", "rasa-train"} <= set(stage.copied_from)
+    materialize(stage, tmp_path)
+    result = run_probe(APP_VENV, tmp_path, stage.env, [["citybot.cli:main", ["citybot", c, "--help"]]
+                                                       for c in ("ingest", "classify", "eval")], [])
+    assert result["failures"] == []
+    result = run_probe(RASA_VENV, tmp_path, {**stage.env, "PYTHONPATH": "/app"}, [],
+                       ["nlu.worker", "nlu.shape", "nlu.text", *pipeline_components()])
+    assert result["failures"] == [], "\n\n".join(f"{what}:\n{why}" for what, why in result["failures"])
