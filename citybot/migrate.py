@@ -287,6 +287,8 @@ def _run(args: argparse.Namespace) -> int:
     from citybot.db import make_engine
     from citybot.settings import get_settings
 
+    for noisy in ("alembic.runtime.plugins", "alembic.runtime.migration"):  # our own lines say what happened
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     names = [args.only] if args.only else ["citybot", "hub"]
     if (args.database_url or args.revision) and not args.only:
         print("citybot migrate: --database-url and --revision need --citybot or --hub", file=sys.stderr)
