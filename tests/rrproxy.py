@@ -75,3 +75,25 @@ class RoundRobinProxy:
                     writer.close()
 
         await asyncio.gather(pipe(client_reader, up_writer), pipe(up_reader, client_writer))
+
+
+@contextlib.contextmanager
+def hubs_behind_proxy(n: int, workdir: str, db_url: str | None = None, **env: str):
+    """`n` reference hub processes on one database behind a RoundRobinProxy: yields (proxy, [(process, base)]).
+    Started one after the other (each migrates at start-up; they would also wait for each other's lock)."""
+    from bench.hubserver import start_hub
+
+    procs = []
+    proxy = None
+    try:
+        for _ in range(n):
+            procs.append(start_hub(workdir, db_url, **env))
+        proxy = RoundRobinProxy([base for _, base in procs]).start()
+        yield proxy, procs
+    finally:
+        if proxy is not None:
+            proxy.stop()
+        for proc, _ in procs:
+            proc.terminate()
+        for proc, _ in procs:
+            proc.wait(10)

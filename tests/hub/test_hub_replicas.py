@@ -13,16 +13,14 @@ from hubtesting import API_KEY
 from bench.hubserver import start_hub
 from hubapi.client import HubClient
 from hubapi.models import Filing
-from tests.rrproxy import RoundRobinProxy
+from tests.rrproxy import hubs_behind_proxy
 
 CITIZENS, REPORTS = 6, 12
 
 
 @pytest.mark.slow
 async def test_two_hubs_behind_a_proxy_file_each_report_once_while_one_is_killed(db_url, tmp_path):
-    procs = [start_hub(str(tmp_path), db_url, HUB_API_KEYS=API_KEY) for _ in range(2)]
-    proxy = RoundRobinProxy([base for _, base in procs]).start()
-    try:
+    with hubs_behind_proxy(2, str(tmp_path), db_url, HUB_API_KEYS=API_KEY) as (proxy, procs):
         seen: list[int] = []
         done = asyncio.Event()
         halfway = asyncio.Event()
@@ -72,8 +70,3 @@ async def test_two_hubs_behind_a_proxy_file_each_report_once_while_one_is_killed
         assert seen == [u.update_id for u in every] == sorted(set(seen))  # the cursor: all, once, in order
         assert len(seen) == 2 * CITIZENS * REPORTS  # received + dispatched
         assert all(n > 0 for n in proxy.connections), proxy.connections  # both hubs served
-    finally:
-        proxy.stop()
-        for proc, _ in procs:
-            proc.terminate()
-            proc.wait(10)
