@@ -126,7 +126,9 @@ class Hub:
         address_norm = normalise_address(f.address)
         try:
             with self.db.write_conn() as conn:
-                if f.external_id:
+                # A repeat of channel+external_id is answered from the unique constraint (below), which costs
+                # nothing on the common path; without a channel the constraint cannot tell (NULLs are distinct).
+                if f.external_id and f.channel is None:
                     existing = store.case_row_by_external_id(f.channel, f.external_id, session=conn)
                     if existing is not None:
                         return self._existing(existing, conn), False
@@ -139,8 +141,8 @@ class Hub:
                 case.update_id = store.last_update_id(original, session=conn) if original else max(ids)
                 return case, True
         except IntegrityError:
-            # PostgreSQL: a concurrent filing of the same channel+external_id committed first (the unique
-            # constraint); answer with that case, as for any repeat
+            # this channel+external_id was filed before (or by a concurrent request that committed first):
+            # answer with that case
             if not f.external_id:
                 raise
             with self.db.engine.connect() as conn:
