@@ -22,10 +22,10 @@ train: venv rasa-venv
 venv: $(VENV)/.installed
 rasa-venv: $(RASA_VENV)/.installed
 
-$(VENV)/.installed: requirements/app.lock pyproject.toml
+$(VENV)/.installed: requirements/app.lock requirements/test.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "citybot needs Python 3.11 (set PYTHON=...)")'
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install $(PIP_FLAGS) -r requirements/app.lock
+	$(VENV)/bin/pip install $(PIP_FLAGS) -r requirements/app.lock -r requirements/test.lock
 	$(VENV)/bin/pip install $(PIP_FLAGS) --no-deps -e .
 	touch $@
 

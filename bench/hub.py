@@ -1,7 +1,9 @@
 """Benchmark the reference hub over real HTTP: filing (POST requests) and updates polling, SQLite and PostgreSQL.
 
-Starts `uvicorn` in a child process on a free loopback port per database, drives it with several concurrent
-httpx clients, and prints ONE JSON line. Targets: >= 500 filed requests/s on SQLite with p95 < 20 ms.
+Starts the hub (uvicorn) in child processes on free loopback ports -- one process on SQLite; one and two processes
+on one PostgreSQL database -- drives them with CONCURRENCY httpx connections (spread round robin over the
+processes), and prints ONE JSON line. Targets: >= 500 filed requests/s on SQLite with p95 < 20 ms; PostgreSQL
+with two hub processes at least as fast as SQLite with one, p95 <= 20 ms (`pg2_vs_sqlite` >= 1).
 """
 
 from __future__ import annotations
@@ -41,15 +43,16 @@ def pct(values: list[float], q: float) -> float:
     return round(values[min(len(values) - 1, int(q * len(values)))] * 1000, 2)
 
 
-async def drive(base: str, total: int, make) -> tuple[float, list[float]]:
-    """Run up to `total` requests on CONCURRENCY connections (stopping at the phase deadline): (seconds, latencies)."""
+async def drive(bases: list[str], total: int, make) -> tuple[float, list[float]]:
+    """Run up to `total` requests on CONCURRENCY connections, worker k on hub process k mod len(bases) (stopping at
+    the phase deadline): (seconds, latencies)."""
     latencies: list[float] = []
     counter = iter(range(total))
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+    clients = [httpx.AsyncClient(base_url=base, timeout=30) for base in bases]
+    try:
         deadline = time.perf_counter() + PHASE_DEADLINE_S
 
-        async def worker():
+        async def worker(client: httpx.AsyncClient):
             for i in counter:
                 if time.perf_counter() > deadline:
                     return
@@ -61,13 +64,25 @@ async def drive(base: str, total: int, make) -> tuple[float, list[float]]:
                     raise RuntimeError(f"{method} {path}: {r.status_code} {r.text[:200]}")
 
         t0 = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        await asyncio.gather(*(worker(clients[k % len(clients)]) for k in range(CONCURRENCY)))
         return time.perf_counter() - t0, latencies
+    finally:
+        for client in clients:
+            await client.aclose()
 
 
-def run_one(db_url: str) -> dict:
+def cpu_total(procs) -> float | None:
+    times = [cpu_seconds(p.pid) for p in procs]
+    return None if None in times else sum(times)
+
+
+def run_one(db_url: str, processes: int = 1) -> dict:
     with tempfile.TemporaryDirectory() as workdir:
-        proc, base = start_hub(workdir, db_url)
+        procs, bases = [], []
+        for _ in range(processes):  # one after the other: the first creates the schema
+            proc, base = start_hub(workdir, db_url)
+            procs.append(proc)
+            bases.append(base)
         try:
             run = uuid.uuid4().hex[:8]
 
@@ -78,22 +93,24 @@ def run_one(db_url: str) -> dict:
                         "description": f"bench {i}", "channel": "web", "external_id": f"{run}-{i}"}
                 return "POST", "/open311/v2/requests.json", {"data": data}
 
-            asyncio.run(drive(base, 100, lambda i: ("GET", "/open311/v2/services.json", {})))  # warm up
-            cpu0 = cpu_seconds(proc.pid)
-            post_s, post_lat = asyncio.run(drive(base, N_POSTS, post))
-            cpu1 = cpu_seconds(proc.pid)
+            asyncio.run(drive(bases, 100, lambda i: ("GET", "/open311/v2/services.json", {})))  # warm up
+            cpu0 = cpu_total(procs)
+            post_s, post_lat = asyncio.run(drive(bases, N_POSTS, post))
+            cpu1 = cpu_total(procs)
             n_updates = 2 * len(post_lat)
 
             def poll(i: int):
                 return "GET", "/open311/v2/servicerequestupdates.json", {
                     "params": {"after": (i * 97) % n_updates, "limit": 100, "api_key": "citybot-dev-key"}}
 
-            poll_s, poll_lat = asyncio.run(drive(base, N_POLLS, poll))
-            cpu2 = cpu_seconds(proc.pid)
+            poll_s, poll_lat = asyncio.run(drive(bases, N_POLLS, poll))
+            cpu2 = cpu_total(procs)
         finally:
-            proc.terminate()
-            proc.wait(10)
-    return {"post_rps": round(len(post_lat) / post_s, 1), "post_p50_ms": pct(post_lat, 0.5),
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                proc.wait(10)
+    return {"processes": processes, "post_rps": round(len(post_lat) / post_s, 1), "post_p50_ms": pct(post_lat, 0.5),
             "post_p95_ms": pct(post_lat, 0.95), "poll_rps": round(len(poll_lat) / poll_s, 1),
             "poll_p50_ms": pct(poll_lat, 0.5), "poll_p95_ms": pct(poll_lat, 0.95), "posts": len(post_lat),
             "polls": len(poll_lat), "updates_per_poll": 100,
@@ -131,14 +148,19 @@ def main() -> None:
         result: dict = {"bench": "hub", "concurrency": CONCURRENCY, "load_avg_1m_at_start": round(os.getloadavg()[0], 2),
                         "sqlite": run_one(f"sqlite:///{tmp}/hub.db")}
     result["sqlite"]["target_met"] = result["sqlite"]["post_rps"] >= 500 and result["sqlite"]["post_p95_ms"] < 20
-    url, schema, reason = pg_url_for_run()
-    if url is None:
-        result["postgresql"] = {"skipped": reason}
-    else:
+    for key, processes in (("postgresql", 1), ("postgresql_2", 2)):
+        url, schema, reason = pg_url_for_run()
+        if url is None:
+            result[key] = {"skipped": reason}
+            continue
         try:
-            result["postgresql"] = run_one(url)
+            result[key] = run_one(url, processes)
         finally:
             drop_schema(schema)
+    pg2, lite = result["postgresql_2"], result["sqlite"]
+    if "post_rps" in pg2:
+        result["pg2_vs_sqlite"] = round(pg2["post_rps"] / lite["post_rps"], 2)
+        pg2["target_met"] = pg2["post_rps"] >= lite["post_rps"] and pg2["post_p95_ms"] <= 20
     print(json.dumps(result, ensure_ascii=False))
 
 

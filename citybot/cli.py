@@ -14,6 +14,7 @@ import sys
 # Modules that contribute subcommands, in the order `--help` lists them.
 COMMAND_MODULES = (
     "citybot.run_cmd",
+    "citybot.migrate",
     "hub.cli",
     "nlu.cli",
     "actions.cli",

@@ -1,8 +1,8 @@
 """citybot's own database (conversation state, notifier outbox, hotline ingestion state).
 
 Separate from the hub's: a city may run citybot against its own hub. SQLite by default, PostgreSQL by URL.
-Tables register themselves on `SQLModel.metadata`; `create_tables` creates only citybot's own, so that the
-reference hub's tables never land in this database even when both are imported in one process.
+citybot's tables are listed in citybot/tables.py; `create_tables` brings this database's schema to the newest
+revision of their migration history (citybot/migrate.py), so the reference hub's tables never land here.
 """
 
 from __future__ import annotations
@@ -12,10 +12,7 @@ from pathlib import Path
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import StaticPool
-from sqlmodel import SQLModel, create_engine
-
-# Table-name prefixes that belong to citybot's own database.
-OWN_PREFIXES = ("citybot_",)
+from sqlmodel import create_engine
 
 
 def make_engine(url: str) -> Engine:
@@ -40,5 +37,7 @@ def make_engine(url: str) -> Engine:
 
 
 def create_tables(engine: Engine) -> None:
-    tables = [t for name, t in SQLModel.metadata.tables.items() if name.startswith(OWN_PREFIXES)]
-    SQLModel.metadata.create_all(engine, tables=tables)
+    """Migrate citybot's database to the newest revision (every service does this at start-up, under a lock)."""
+    from citybot.migrate import upgrade
+
+    upgrade(engine, "citybot")

@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], dt.datet
     here, not at import; `sweep_interval_s` overrides settings.hub_sweep_interval_s (0 turns the sweep off)."""
     settings = settings or get_settings()
     db = Database.from_url(settings.resolved_hub_database_url)
-    db.create_all()
+    db.migrate()
     hub = Hub(db, Services.build(catalogue.load(settings.categories_file)), WorkClock.from_settings(settings),
               clock=clock, auto_dispatch=settings.hub_auto_dispatch,
               duplicate_radius_m=settings.duplicate_radius_m, duplicate_window_hours=settings.duplicate_window_hours,

@@ -1,7 +1,7 @@
 """The hub's case operations: filing, lifecycle transitions, staff and citizen actions, the overdue sweep.
 
-Each operation is one serialized write transaction (hub.db.Database.write) that changes the case, writes
-exactly one update row per transition or event, and records who did it in the audit table.
+Each operation is one write transaction (hub.db.Database.write) that locks the case, changes it, writes exactly
+one update row per transition or event (in commit order: hub.db) and records who did it in the audit table.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
+from sqlalchemy.exc import IntegrityError
+
 from hub import lifecycle as lc
 from hub import store
-from hub.db import Database
+from hub.db import SWEEP_KEY, Database
 from hub.duplicates import find_duplicate, normalise_address
 from hub.models import Case
 from hub.services import Services
@@ -115,25 +117,44 @@ class Hub:
     def file(self, f: Filing) -> tuple[SimpleNamespace, bool]:
         """(case, created). Re-filing the same channel+external_id returns the existing case (idempotent).
 
-        The hot path: Core statements on one connection (no ORM objects), one serialized transaction.
+        The hot path: Core statements on one connection (no ORM objects). The checks run concurrently; numbering
+        and inserting the case and its first updates is the sequencing step (hub.db), one filing at a time.
         """
         sub = self._service(f)
         now = self.now()
         now_db = to_db(now)
         address_norm = normalise_address(f.address)
-        with self.db.write_conn() as conn:
-            if f.external_id:
+        try:
+            with self.db.write_conn() as conn:
+                # A repeat of channel+external_id is answered from the unique constraint (below), which costs
+                # nothing on the common path; without a channel the constraint cannot tell (NULLs are distinct).
+                if f.external_id and f.channel is None:
+                    existing = store.case_row_by_external_id(f.channel, f.external_id, session=conn)
+                    if existing is not None:
+                        return self._existing(existing, conn), False
+                original = self._original(f, sub, address_norm, now_db, conn)
+                self.db.sequence(conn)
+                case_id = store.next_case_id(now.astimezone(self.workclock.tz).date(), session=conn)
+                case, updates = self._draft(f, sub, case_id, address_norm, original, now)
+                ids = store.insert_case(vars(case), updates, session=conn)
+                # what the filer is told: the new case's filing updates, or the open case as it is now
+                case.update_id = store.last_update_id(original, session=conn) if original else max(ids)
+                return case, True
+        except IntegrityError:
+            # this channel+external_id was filed before (or by a concurrent request that committed first):
+            # answer with that case
+            if not f.external_id:
+                raise
+            with self.db.engine.connect() as conn:
                 existing = store.case_row_by_external_id(f.channel, f.external_id, session=conn)
-                if existing is not None:
-                    case = SimpleNamespace(**existing)
-                    case.update_id = self._told(case, conn)
-                    return case, False
-            original = self._original(f, sub, address_norm, now_db, conn)
-            case_id = store.next_case_id(now.astimezone(self.workclock.tz).date(), session=conn)
-            case, updates = self._draft(f, sub, case_id, address_norm, original, now)
-            store.insert_case(vars(case), updates, session=conn)
-            case.update_id = self._told(case, conn)
-            return case, True
+                if existing is None:
+                    raise
+                return self._existing(existing, conn), False
+
+    def _existing(self, row: dict, conn) -> SimpleNamespace:
+        case = SimpleNamespace(**row)
+        case.update_id = self._told(case, conn)
+        return case
 
     @staticmethod
     def _told(case, conn) -> int | None:
@@ -344,7 +365,8 @@ class Hub:
         return self.sweep()["newly_overdue"]
 
     def sweep(self) -> dict[str, list[str]]:
-        """One serialized write transaction, so concurrent sweeps (threads or processes) never act twice:
+        """One write transaction, one sweep at a time (threads or processes: SWEEP_KEY on PostgreSQL), locking the
+        cases it changes, so concurrent sweeps never act twice and never undo a concurrent staff action:
         1. automatic escalation: a case still overdue `escalate_after_hours` working hours after it was marked
            overdue or last escalated (whichever is later) goes one level up (街道→区→市; never past 市, so at
            most once per level), with an `escalated` update and an audit row by "system";
@@ -352,9 +374,9 @@ class Hub:
         Returns {"newly_overdue": [ids], "escalated": [ids]}."""
         now = self.now()
         now_db = to_db(now)
-        with self.db.write() as s:
+        with self.db.write(exclusive=SWEEP_KEY) as s:
             escalated = self._auto_escalate(now, s)
-            cases = store.due_unmarked(now_db, sorted(lc.ACTIVE_STATES), session=s)
+            cases = store.due_unmarked(now_db, sorted(lc.ACTIVE_STATES), session=s, for_update=self.db.is_postgres)
             for case in cases:
                 case.overdue_marked_at = now_db
                 store.add_update(case, lc.OVERDUE, lc.note(lc.OVERDUE), now_db, session=s)
@@ -375,7 +397,8 @@ class Hub:
         if hours <= 0:
             return []
         now_db = to_db(now)
-        cases = store.marked_overdue_below(LEVELS[-1], sorted(lc.ACTIVE_STATES), session=s)
+        cases = store.marked_overdue_below(LEVELS[-1], sorted(lc.ACTIVE_STATES), session=s,
+                                           for_update=self.db.is_postgres)
         last = store.last_event_at([c.id for c in cases], lc.ESCALATED, session=s)
         reason, out = self.escalation_reason(), []
         for case in cases:

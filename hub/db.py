@@ -1,9 +1,19 @@
-"""Engine factory and the write transaction that keeps update ids in commit order.
+"""Engine factory and the write transactions that keep the updates feed gap-free for a cursor.
 
-Every write runs under `Database.write()`: one writer at a time in this process (a lock), `BEGIN IMMEDIATE`
-on SQLite (the database-wide write lock, also across processes) and a transaction-scoped advisory lock on
-PostgreSQL (across processes). Writers are thus serialized, so update ids are allocated in commit order and a
-poller paging the feed with `after=<last id>` can never skip a lower id that commits later.
+A poller pages the feed with `after=<last id>`, so update ids must become visible in id order: an id may never
+commit after a higher one was read. How each database gets that:
+
+- SQLite: one writer at a time (a lock in this process, `BEGIN IMMEDIATE` across processes), as SQLite has
+  only one writer anyway.
+- PostgreSQL: writers run concurrently. Each locks the rows it changes (the case, `SELECT ... FOR UPDATE`),
+  and its feed rows are not inserted as it goes: they are queued (`feed(session, rows)`) and inserted at the
+  very end, under a transaction-scoped advisory lock held until commit (`sequence`). Only that short step --
+  insert the feed rows, commit -- is serialized, so ids are allocated in commit order (PostgreSQL makes a
+  commit visible before it releases the transaction's locks). Filing takes the same step before it numbers
+  the case (the day's sequence) and inserts it.
+
+Lock order is always: case rows, then the sequencing lock (never the other way round), so writers cannot
+deadlock; a feed row only ever refers to a case its writer holds or creates.
 """
 
 from __future__ import annotations
@@ -14,16 +24,30 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, insert, select
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
-from hub import models  # noqa: F401  (registers the tables)
+from citybot.migrate import History
+from hub import models
 
 _WRITING: contextvars.ContextVar[bool] = contextvars.ContextVar("hub_writing", default=False)
-# pg_advisory_xact_lock key for the hub's writers ("citybot" in ASCII, as an int).
-ADVISORY_KEY = 0x63697479626F74
+# pg_advisory_xact_lock keys: the feed's sequencing step ("citybot" in ASCII, as an int), and the overdue sweep
+# (one sweep at a time across processes).
+SEQUENCE_KEY = 0x63697479626F74
+SWEEP_KEY = SEQUENCE_KEY + 1
+
+
+def tables() -> list:
+    """The hub's tables: every table model defined in hub/models.py, the one home of the hub's schema."""
+    return [obj.__table__ for obj in vars(models).values()
+            if isinstance(obj, type) and obj.__module__ == models.__name__ and hasattr(obj, "__table__")]
+
+
+# The hub's migration history (hub/migrations/; see citybot/migrate.py).
+HISTORY = History(name="hub", package="hub", load_tables=tables,
+                  legacy_tables=frozenset({"hub_case", "hub_update", "hub_audit"}))
 
 
 def make_engine(url: str) -> Engine:
@@ -59,14 +83,18 @@ class Database:
         self.engine = engine
         self.is_postgres = engine.dialect.name == "postgresql"
         self.is_sqlite = engine.dialect.name == "sqlite"
-        self._lock = threading.Lock()
+        # SQLite takes one writer at a time: queue this process's writers here rather than in busy retries.
+        self._serial = threading.Lock() if not self.is_postgres else contextlib.nullcontext()
 
     @classmethod
     def from_url(cls, url: str) -> Database:
         return cls(make_engine(url))
 
-    def create_all(self) -> None:
-        SQLModel.metadata.create_all(self.engine)
+    def migrate(self) -> str:
+        """Bring the schema to the newest revision (under a lock: replicas may start together)."""
+        from citybot.migrate import upgrade
+
+        return upgrade(self.engine, HISTORY.name)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:
@@ -74,30 +102,42 @@ class Database:
             yield session
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[Session]:
-        """A serialized write transaction; commits on success, rolls back on any exception."""
-        with self._lock:
+    def write(self, *, exclusive: int | None = None) -> Iterator[Session]:
+        """A write transaction; commits on success (inserting the queued feed rows in the sequencing step), rolls
+        back on any exception. The caller locks the case rows it changes (`store.get_case(for_update=True)`).
+        `exclusive`: an advisory lock key held for the whole transaction (PostgreSQL), e.g. SWEEP_KEY."""
+        with self._serial:
             token = _WRITING.set(True)
             try:
                 with Session(self.engine, expire_on_commit=False) as session, session.begin():
-                    if self.is_postgres:
-                        session.execute(select(func.pg_advisory_xact_lock(ADVISORY_KEY)))
+                    queued = session.info["feed"] = []
+                    if exclusive is not None and self.is_postgres:
+                        session.execute(select(func.pg_advisory_xact_lock(exclusive)))
                     yield session
+                    session.flush()  # the case and audit rows first (their row locks are held already)
+                    if queued:
+                        conn = session.connection()
+                        self.sequence(conn)
+                        conn.execute(insert(models.CaseUpdate.__table__), queued)
             finally:
                 _WRITING.reset(token)
 
     @contextlib.contextmanager
     def write_conn(self) -> Iterator[Connection]:
-        """The same serialized write transaction on a bare Core connection: the lean path for filing."""
-        with self._lock:
+        """A write transaction on a bare Core connection: the lean path for filing (which calls `sequence`)."""
+        with self._serial:
             token = _WRITING.set(True)
             try:
                 with self.engine.begin() as conn:
-                    if self.is_postgres:
-                        conn.execute(select(func.pg_advisory_xact_lock(ADVISORY_KEY)))
                     yield conn
             finally:
                 _WRITING.reset(token)
+
+    def sequence(self, conn: Connection) -> None:
+        """Enter the sequencing step: from here to commit, one writer at a time (PostgreSQL; SQLite's writers are
+        serialized from their first statement). Do only feed inserts and the case number after it."""
+        if self.is_postgres:
+            conn.execute(select(func.pg_advisory_xact_lock(SEQUENCE_KEY)))
 
     def ping(self) -> None:
         with self.read() as session:
@@ -105,3 +145,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def feed(session: Session, rows: list[dict]) -> None:
+    """Queue update rows (store.update_row) for the sequencing step at commit (see the module docstring)."""
+    session.info["feed"].extend(rows)

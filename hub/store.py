@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, func, insert
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
 
+from hub.db import feed
 from hub.models import AuditEntry, Case, CaseUpdate
 
 MAX_PER_DAY = 999_999
@@ -28,7 +29,7 @@ def _hot() -> dict:
         "by_ext": select(t).where(t.c.channel == bindparam("channel"), t.c.external_id == bindparam("external_id")),
         "by_ext_null": select(t).where(t.c.channel.is_(None), t.c.external_id == bindparam("external_id")),
         "insert_case": insert(t),
-        "insert_updates": insert(u),
+        "insert_updates": insert(u).returning(u.c.id, sort_by_parameter_order=True),
         "last_update": select(func.max(u.c.id)).where(u.c.case_id == bindparam("case_id")),
         "last_update_upto": select(func.max(u.c.id)).where(u.c.case_id == bindparam("case_id"),
                                                             u.c.created_at <= bindparam("upto")),
@@ -37,7 +38,7 @@ def _hot() -> dict:
 
 
 def next_case_id(day: dt.date, *, session: Session | Connection) -> str:
-    """YYYYMMDD + 6-digit sequence. Safe because it runs inside the serialized write transaction."""
+    """YYYYMMDD + 6-digit sequence. Safe because it runs in the sequencing step (hub.db), one writer at a time."""
     prefix = day.strftime("%Y%m%d")
     last = session.execute(_hot()["max_id"], {"lo": prefix + "000000", "hi": prefix + "999999"}).scalar()
     seq = int(last[8:]) + 1 if last else 1
@@ -98,11 +99,12 @@ def update_row(case, event: str, description: str, now: dt.datetime, *, media_ur
             "priority": case.priority, "created_at": now}
 
 
-def insert_case(case: dict, updates: list[dict], *, session: Session | Connection) -> None:
-    """Insert a new case and its first update rows (Core: the filing hot path)."""
+def insert_case(case: dict, updates: list[dict], *, session: Session | Connection) -> list[int]:
+    """Insert a new case and its first update rows (Core: the filing hot path, in the sequencing step); returns
+    the update ids."""
     columns = Case.__table__.columns.keys()
     session.execute(_hot()["insert_case"], [{k: case[k] for k in columns}])
-    session.execute(_hot()["insert_updates"], updates)
+    return list(session.execute(_hot()["insert_updates"], updates).scalars())
 
 
 def last_update_id(case_id: str, *, session: Session | Connection, upto: dt.datetime | None = None) -> int | None:
@@ -113,9 +115,10 @@ def last_update_id(case_id: str, *, session: Session | Connection, upto: dt.date
 
 
 def add_update(case: Case, event: str, description: str, now: dt.datetime, *, session: Session,
-               media_url: str | None = None, note: str = "") -> CaseUpdate:
-    row = CaseUpdate(**update_row(case, event, description, now, media_url=media_url, note=note))
-    session.add(row)
+               media_url: str | None = None, note: str = "") -> dict:
+    """Queue the update row for `case` as it is now; it is inserted at commit, in the sequencing step (hub.db)."""
+    row = update_row(case, event, description, now, media_url=media_url, note=note)
+    feed(session, [row])
     return row
 
 
@@ -138,17 +141,20 @@ def audit_of(case_id: str, *, session: Session) -> list[AuditEntry]:
     return list(session.exec(select(AuditEntry).where(AuditEntry.case_id == case_id).order_by(AuditEntry.id)))
 
 
-def due_unmarked(now: dt.datetime, states: Sequence[str], *, session: Session) -> list[Case]:
-    """Cases past due in an active state whose current dispatch period has not been marked overdue yet."""
-    return list(session.exec(select(Case).where(Case.state.in_(list(states)), Case.expected_at.is_not(None),
-                                                Case.expected_at < now, Case.overdue_marked_at.is_(None))
-                             .order_by(Case.expected_at)))
+def due_unmarked(now: dt.datetime, states: Sequence[str], *, session: Session, for_update: bool = False) -> list[Case]:
+    """Cases past due in an active state whose current dispatch period has not been marked overdue yet (locked
+    for the transaction with `for_update`; the conditions are re-checked after waiting for a lock)."""
+    q = (select(Case).where(Case.state.in_(list(states)), Case.expected_at.is_not(None), Case.expected_at < now,
+                            Case.overdue_marked_at.is_(None)).order_by(Case.expected_at, Case.id))
+    return list(session.exec(q.with_for_update() if for_update else q))
 
 
-def marked_overdue_below(top_level: str, states: Sequence[str], *, session: Session) -> list[Case]:
+def marked_overdue_below(top_level: str, states: Sequence[str], *, session: Session,
+                         for_update: bool = False) -> list[Case]:
     """Cases in an active state marked overdue in their current dispatch period, below the top level."""
-    return list(session.exec(select(Case).where(Case.state.in_(list(states)), Case.overdue_marked_at.is_not(None),
-                                                Case.level != top_level).order_by(Case.overdue_marked_at)))
+    q = (select(Case).where(Case.state.in_(list(states)), Case.overdue_marked_at.is_not(None),
+                            Case.level != top_level).order_by(Case.overdue_marked_at, Case.id))
+    return list(session.exec(q.with_for_update() if for_update else q))
 
 
 def last_event_at(case_ids: Sequence[str], event: str, *, session: Session) -> dict[str, dt.datetime]:

@@ -1,14 +1,12 @@
-"""The foundation: the category catalogue, masking, settings, the CLI and the production compose file."""
+"""The foundation: the category catalogue, masking, settings, the CLI and the package boundaries (the production
+compose file: tests/test_compose.py)."""
 
 from __future__ import annotations
 
 import logging
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
 from citybot import catalogue
 from citybot.cli import build_parser
@@ -123,53 +121,7 @@ def test_cli_lists_its_subcommands():
         assert command in help_text
 
 
-# -- production compose file -------------------------------------------------------------------------------
-
-def test_compose_file_declares_the_production_services_with_health_checks():
-    doc = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
-    services = doc["services"]
-    assert {"postgres", "redis", "hub", "rasa", "actions", "bot"} <= set(services)
-    assert services["rasa"]["image"].startswith("rasa/rasa:3.6.21")
-    for name in ("postgres", "redis", "hub", "rasa", "actions"):
-        assert "healthcheck" in services[name], name
-    assert {"pgdata", "redisdata", "media"} <= set(doc["volumes"])
-
-
-def test_compose_runs_the_telegram_bot_and_the_notifier_as_separate_services():
-    doc = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
-    services = doc["services"]
-    assert services["bot"]["command"] == ["bot"] and services["notifier"]["command"] == ["notifier"]
-    for name in ("bot", "notifier"):
-        env = services[name]["environment"]
-        assert "TELEGRAM_BOT_TOKEN" in env and env["DATABASE_URL"].startswith("postgresql"), name
-        assert services[name]["depends_on"]["hub"] == {"condition": "service_healthy"}, name
-    assert {"TELEGRAM_WEBHOOK_URL", "TELEGRAM_WEBHOOK_SECRET"} <= set(services["bot"]["environment"])
-    # the Rasa container reaches the action server by its service name
-    rasa = services["rasa"]
-    endpoints = rasa["command"][rasa["command"].index("--endpoints") + 1]
-    mounted = {v.split(":")[1].rsplit("/", 1)[-1]: v.split(":")[0] for v in rasa["volumes"]}
-    doc = yaml.safe_load((ROOT / mounted[endpoints]).read_text(encoding="utf-8"))
-    assert doc["action_endpoint"]["url"] == "http://actions:5055/webhook"
-
-
-def _compose_command() -> list[str] | None:
-    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
-        return ["docker", "compose"]
-    if shutil.which("docker-compose"):
-        return ["docker-compose"]
-    return None
-
-
-def test_docker_compose_config_accepts_the_file():
-    cmd = _compose_command()
-    if cmd is None:
-        pytest.skip("no docker compose client on this machine (docker compose plugin or docker-compose)")
-    result = subprocess.run(
-        [*cmd, "-f", str(ROOT / "docker-compose.yml"), "config"],
-        capture_output=True, text=True, env={"TELEGRAM_BOT_TOKEN": "test", "PATH": "/usr/bin:/bin:/usr/local/bin"},
-    )
-    assert result.returncode == 0, result.stderr
-
+# -- boundaries ------------------------------------------------------------------------------------------------
 
 def test_channels_talk_to_the_hub_only_through_its_interface_package():
     """bot/, actions/, hotline/ and hubapi/ never import the reference hub's own modules (hub/): a city may run

@@ -18,6 +18,7 @@ from typing import Any
 
 from aiogram.filters import BaseFilter
 from aiogram.types import CallbackQuery, Message, TelegramObject, User
+from sqlalchemy import BigInteger
 from sqlmodel import Field, Session, SQLModel, select
 
 from citybot.catalogue import LEVELS
@@ -34,7 +35,7 @@ class StaffUser(SQLModel, table=True):
     __tablename__ = "citybot_staff_user"
 
     id: int | None = Field(default=None, primary_key=True)
-    telegram_user_id: int = Field(unique=True, index=True)
+    telegram_user_id: int = Field(unique=True, index=True, sa_type=BigInteger)  # Telegram ids exceed 2^31
     name: str = Field(default="", max_length=64)  # display name, shown in the audit trail
     role: str = Field(default="operator", max_length=16)
     level: str = Field(default="街道", max_length=8)

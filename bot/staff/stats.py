@@ -8,8 +8,9 @@ Periods are calendar periods in the city's time zone: today = since 00:00, week 
 month = since the 1st 00:00 (cases FILED in the period; "overdue" is how many of them are overdue now).
 
 The chart is drawn with matplotlib's Agg canvas (no display, no pyplot global state) in a worker thread.
-Chinese labels need a CJK font; without one installed (`fc-list :lang=zh` empty) the chart uses the 大类
-codes from the catalogue (SRHJ, JMZX, …) and English axis words, and the caption says which code is which.
+Chinese labels need a CJK font: Noto Sans CJK SC comes with the project (the noto-cjk-sans-otc package, pinned
+in requirements/app.lock, so it is in the image too). Should no CJK font be found, the chart uses the 大类 codes
+from the catalogue (SRHJ, JMZX, …) and English axis words, and the caption says which code is which.
 """
 
 from __future__ import annotations
@@ -105,11 +106,18 @@ def summary(stats: dict, period: str, since: dt.datetime, tz: ZoneInfo, *, level
 
 @functools.cache
 def cjk_font() -> str | None:
-    """The family name of an installed font with Chinese glyphs, or None (then the chart avoids Chinese)."""
+    """The family name of a font with Chinese glyphs (the packaged Noto Sans CJK first), or None (then the chart
+    avoids Chinese)."""
     try:
         from matplotlib import font_manager
     except ImportError:
         return None
+    try:  # a font collection: matplotlib registers each face (… CJK SC, TC, JP, KR)
+        from noto_cjk_sans_otc import FONT_PATH
+
+        font_manager.fontManager.addfont(str(FONT_PATH))
+    except (ImportError, OSError, RuntimeError) as exc:
+        log.warning("packaged CJK font unavailable (%s); looking for an installed one", exc)
     installed = {f.name for f in font_manager.fontManager.ttflist}
     return next((name for name in CJK_FAMILIES if name in installed), None)
 

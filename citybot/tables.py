@@ -1,0 +1,28 @@
+"""citybot's own tables, in one list: the `citybot` migration history (citybot/migrations/) covers exactly these.
+
+Each model stays next to the code that uses it; this list is how they are registered (no side-effect imports).
+A new table: define the model, add it here, then `citybot migrate --revision "what" --citybot` writes its
+revision. tests/test_migrations.py fails when a `citybot_*` table is missing here or the models and the newest
+revision differ.
+"""
+
+from __future__ import annotations
+
+from citybot.migrate import History
+
+
+def tables() -> list:
+    from actions.store import OutboxRow
+    from bot.buttons import ButtonPayload
+    from bot.outbox import NotifierCursor, OutboxMessage
+    from bot.staff.access import StaffUser
+    from citybot.subscriptions import Subscription
+    from hotline.state import HotlineCall
+
+    models = (Subscription, OutboxRow, OutboxMessage, NotifierCursor, ButtonPayload, StaffUser, HotlineCall)
+    return [m.__table__ for m in models]
+
+
+HISTORY = History(name="citybot", package="citybot", load_tables=tables, legacy_tables=frozenset({
+    "citybot_subscription", "citybot_report_outbox", "citybot_outbox", "citybot_notifier_cursor",
+    "citybot_button_payload", "citybot_staff_user", "citybot_hotline_call"}))
