@@ -1,7 +1,7 @@
 """LocationExtractor: a Rasa entity extractor around nlu.location (spaCy blank zh + jieba + gazetteer).
 
-Adds one `location` entity per place span (value = the span text; extra keys city/district/road/cross_road/
-number/landmark/position/subdistrict) and the message output property `location` (the most complete place,
+Adds one `location` entity per place span, the main place first (value = the span text; extra keys city/district/
+road/cross_road/number/landmark/position/subdistrict) and the message output property `location` (the main place,
 or None).
 """
 
@@ -64,9 +64,6 @@ class LocationExtractor(GraphComponent, EntityExtractorMixin):
             if entities:
                 entities = self.add_extractor_name(entities)
                 message.set(ENTITIES, message.get(ENTITIES, []) + entities, add_to_output=True)
-            best = None
-            if found:
-                best = max(found, key=loc._score)
-                best = {k: v for k, v in best.items() if k not in ("start", "end")}
+            best = {k: v for k, v in found[0].items() if k not in ("start", "end")} if found else None
             message.set(LOCATION, best, add_to_output=True)
         return messages
