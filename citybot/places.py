@@ -192,8 +192,10 @@ def _admin_prefix(s: str, place: Place) -> int:
             if hit:
                 break
         if hit is None:
-            m = re.match(r"[\u4e00-\u9fff]{1,6}?(?:街道办事处|街道办|街道|镇|乡|岛)", s[i:])
-            if m and not place.subdistrict and len(m.group(0)) <= 7 and i + len(m.group(0)) < len(s):
+            m = (re.match(r"[\u4e00-\u9fff]{1,6}?(?:街道办事处|街道办|街道)", s[i:])
+                 or re.match(r"[\u4e00-\u9fff]{1,6}?(?:镇|乡|岛)", s[i:]))
+            if (m and not place.subdistrict and len(m.group(0)) <= 7 and i + len(m.group(0)) < len(s)
+                    and not s.startswith(("大道", "大街", "路", "街", "巷", "公路"), i + len(m.group(0)))):  # 西乡大道
                 place.subdistrict = m.group(0)
                 i += len(m.group(0))
                 continue
@@ -276,7 +278,7 @@ def _parse(s: str) -> Place:
 
     while i < len(s):
         c = s[i]
-        if c in CONNECTORS and not buf and place.road and place.cross_road is None:
+        if c in CONNECTORS and not buf and place.road and place.cross_road is None and not _longest(s, i, positions):
             pending_cross = True
             i += 1
             continue
@@ -317,7 +319,7 @@ def _parse(s: str) -> Place:
                 place.position = pos
             i += len(pos)
             continue
-        if c in CONNECTORS or c in "到至往向":
+        if (c in CONNECTORS or c in "到至往向") and not _longest(s, i, positions):
             flush()
             i += 1
             continue

@@ -9,7 +9,7 @@ from citybot.catalogue import LEVELS
 ROLES = ("operator", "supervisor", "admin")
 # The least role each staff action needs.
 ACTION_ROLE = {
-    "read": "operator", "status": "operator", "resolve": "operator",
+    "read": "operator", "status": "operator", "resolve": "operator", "set_place": "operator",
     "dispatch": "supervisor", "close": "supervisor", "reclassify": "supervisor", "escalate": "supervisor",
     "merge": "supervisor", "reopen": "supervisor", "sweep": "supervisor",
 }

@@ -260,7 +260,8 @@ class HubClient:
                              account_id: str | None = None, device_id: str | None = None, channel: str | None = None,
                              external_id: str | None = None, attributes: Mapping[str, Any] | None = None,
                              first_name: str | None = None, last_name: str | None = None, phone: str | None = None,
-                             email: str | None = None, dry_run: bool = False) -> CreatedRequest:
+                             email: str | None = None, dry_run: bool = False,
+                             needs_place: bool = False) -> CreatedRequest:
         """File a case. Open311 takes one media_url: the first is sent as media_url and any further ones
         are added as comments (citybot extension) once the case exists.
 
@@ -276,6 +277,8 @@ class HubClient:
             data[f"attribute[{key}]"] = str(value)
         if dry_run:
             data["dry_run"] = "true"
+        if needs_place:  # extension: filed without a place, for staff to complete (待补充地点)
+            data["needs_place"] = "true"
         status, body = await self._request("POST", "/open311/v2/requests.json", data=data, with_status=True)
         created = CreatedRequest.from_api(body[0] if isinstance(body, list) and body else {})
         # 201: a new case (citybot's hub answers 200 when an external_id re-filing returned an existing case).
@@ -398,6 +401,15 @@ class HubClient:
 
     async def overdue(self) -> list[dict]:
         return await self._request("GET", "/staff/v1/overdue", headers=self._staff())
+
+    async def triage(self) -> list[dict]:
+        """Cases filed without a place (待补充地点), oldest first."""
+        return await self._request("GET", "/staff/v1/triage", headers=self._staff())
+
+    async def set_place(self, service_request_id: str, *, address: str | None = None, lat: float | None = None,
+                        long: float | None = None, note: str = "", actor: str = "") -> dict:
+        return await self._staff_post(f"requests/{service_request_id}/place",
+                                      {"address": address, "lat": lat, "long": long, "note": note, "actor": actor})
 
     async def sweep_overdue(self) -> list[str]:
         return (await self._staff_post("overdue/sweep", {}))["newly_overdue"]

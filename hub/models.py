@@ -57,6 +57,8 @@ class Case(CaseBase, table=True):
     result_media_urls: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     rating: int | None = None
     rating_comment: str | None = Field(default=None, max_length=1000)
+    # 待补充地点: filed without a place (a hotline call the NLU found none in); staff set it (set_place)
+    needs_place: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
 
 
 class CaseUpdate(SQLModel, table=True):

@@ -100,6 +100,8 @@ def iso(t: dt.datetime | None, tz: ZoneInfo) -> str | None:
 def service_notice(case: Case, tz: ZoneInfo) -> str:
     if case.state == lc.DUPLICATE:
         return f"该问题已有市民反映（案件{case.duplicate_of}），已合并处理"
+    if getattr(case, "needs_place", False):
+        return f"已受理，{lc.NEEDS_PLACE_NOTE}后派遣"
     if case.expected_at is not None and case.state in lc.ACTIVE_STATES:
         due = _aware(case.expected_at).astimezone(tz)
         return f"已派遣至{case.agency_responsible}，预计{due:%m月%d日%H:%M}前处置"
@@ -136,6 +138,7 @@ def request_dict(case: Case, *, tz: ZoneInfo, now_db: dt.datetime) -> dict:
         "rating": case.rating,
         "channel": case.channel,
         "external_id": case.external_id,
+        "needs_place": bool(getattr(case, "needs_place", False)),
     }
 
 
@@ -149,6 +152,7 @@ def created_dict(case: Case, *, tz: ZoneInfo) -> dict:
         "agency_responsible": case.agency_responsible,
         "expected_datetime": iso(case.expected_at, tz),
         "state": case.state,
+        "needs_place": bool(getattr(case, "needs_place", False)),
     }
 
 

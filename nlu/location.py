@@ -339,7 +339,7 @@ def _score(loc: dict) -> tuple:
 
 _BARE_ROAD = re.compile(r"^[东西南北中一二三四五六七八九十横]?(?:路|街|大道|大街|巷)$")
 _GLUE_NOT = set("的在了有是和与跟到往向从把被给就都也还又很及或对于")
-_NUMBER_PIECE = re.compile(r"[0-9A-Za-z]+(?:-[0-9A-Za-z]*)?|-")
+_NUMBER_PIECE = re.compile(r"[0-9A-Za-z零〇一二三四五六七八九十百]+(?:-[0-9A-Za-z]*)?|-")
 
 
 def _retokenize(tokens: list[tuple[str, int]]) -> list[tuple[str, int]]:
