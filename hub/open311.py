@@ -138,7 +138,7 @@ def request_dict(case: Case, *, tz: ZoneInfo, now_db: dt.datetime) -> dict:
         "rating": case.rating,
         "channel": case.channel,
         "external_id": case.external_id,
-        "needs_place": bool(getattr(case, "needs_place", False)),
+        **_needs_place(case),
     }
 
 
@@ -152,8 +152,13 @@ def created_dict(case: Case, *, tz: ZoneInfo) -> dict:
         "agency_responsible": case.agency_responsible,
         "expected_datetime": iso(case.expected_at, tz),
         "state": case.state,
-        "needs_place": bool(getattr(case, "needs_place", False)),
+        **_needs_place(case),
     }
+
+
+def _needs_place(case) -> dict:
+    """Extension, present only on a case filed without a place that still waits for one (待补充地点)."""
+    return {"needs_place": True} if getattr(case, "needs_place", False) else {}
 
 
 def update_dict(u: CaseUpdate, *, tz: ZoneInfo) -> dict:  # a CaseUpdate or a Core row of it

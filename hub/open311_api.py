@@ -134,7 +134,7 @@ def parse_filing(form: dict[str, str], hub: Hub) -> Filing:
     # names none) for staff to complete (待补充地点); without it a location is required, as the spec says.
     needs_place = flag(form, "needs_place") and lat is None and not address and not address_id
     if lat is None and not address and not address_id and not needs_place:
-        raise Open311Error(400, "a location is required: lat and long, or address_string (or needs_place=true)")
+        raise Open311Error(400, "a location is required: lat and long, or address_string")
     description = (form.get("description") or "").strip()
     if len(description) > MAX_DESCRIPTION:
         raise Open311Error(400, f"description is longer than {MAX_DESCRIPTION} characters")
