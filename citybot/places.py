@@ -355,6 +355,11 @@ def _digits(text: str) -> str:
     return re.sub(r"[零〇一二两三四五六七八九十百]+", convert, text)
 
 
+def key_name(text: str | None) -> str | None:
+    """A part's comparable form: NFKC, case-folded, no punctuation, numerals as digits, no trailing 小区."""
+    return _name(text)
+
+
 def _name(text: str | None) -> str | None:
     if not text:
         return None
