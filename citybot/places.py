@@ -235,7 +235,7 @@ def _road_at(s: str, i: int) -> int | None:
             return None
         suffix = _longest(s, j, roads)
         if suffix is None and s.startswith("道", j) and s[j - 1] in "一二三四五六七八九十0123456789" and j - i >= 2:
-            suffix = "道"  # 海德三道: Shenzhen's numbered roads
+            suffix = "道"  # 创业三道: Shenzhen's numbered roads
         if suffix:
             end = j + len(suffix)
             if suffix in ("街", "路") and s.startswith("道", end) and suffix == "街":

@@ -73,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add("triage", "cases filed without a place (待补充地点), oldest first")
     c = add("place", "set a case's place (completes a 待补充地点 case: then dispatched or linked)")
     c.add_argument("id")
-    c.add_argument("--address", help="the place, e.g. 福田区福华三路88号门口")
+    c.add_argument("--address", help="the place, e.g. 福田区福中三路88号门口")
     c.add_argument("--lat", type=float)
     c.add_argument("--long", type=float)
     c.add_argument("--note", default="")

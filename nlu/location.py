@@ -38,7 +38,7 @@ ROAD_SUFFIXES = P.ROAD_SUFFIXES + ("道",)
 ADMIN_SUFFIXES = P.ADMIN_SUFFIXES
 POI_SUFFIXES = tuple(sorted(set(P.POI_HEADS) | {"立交桥", "大桥", "天桥"}, key=len, reverse=True))
 POSITIONS = frozenset(P.POSITIONS) | {"方向", "路段", "一段", "这段", "段", "内", "里", "处", "上"}
-# Positions strong enough to make a landmark of the proper name before them: 岗厦北那边, 西丽附近.
+# Positions strong enough to make a landmark of the proper name before them: 泥岗那边, 西丽附近.
 NAME_POSITIONS = frozenset({"门口", "正门口", "大门口", "对面", "斜对面", "旁边", "附近", "周边", "那边", "这边", "那里",
                             "这里", "一带", "北门", "南门", "东门", "西门", "后门", "侧门", "路口", "门前", "隔壁", "楼下"})
 # Parts of a road a worker is sent to; they continue a place, never start one.
@@ -174,7 +174,7 @@ def _tag(t: str, prev: str | None, gaz: dict, problem_words: frozenset[str], pos
     for kind, suffixes in (("POI", POI_SUFFIXES), ("ROAD", ROAD_SUFFIXES), ("ADMIN", ADMIN_SUFFIXES)):
         s = _suffix(t, suffixes)
         if kind == "ROAD" and s == "道" and not re.search(r"[一二三四五六七八九十0-9]道$", t):
-            continue  # only numbered X道 (海德三道) are roads; 管道, 车道 are not
+            continue  # only numbered X道 (创业三道) are roads; 管道, 车道 are not
         if s and len(t) == len(s):  # 大道, 停车场, 保健院: a place part after a name or inside a place
             return kind + "_BARE"
         if s:
@@ -277,7 +277,7 @@ def _parts(words: list[str], tags: list[str]) -> list[list]:
             i = end
             continue
         elif tag == "POS":
-            # a proper name right before a strong position is a landmark: 岗厦北那边, 国新书院附近
+            # a proper name right before a strong position is a landmark: 泥岗那边, 国新书院附近
             start = i
             while start > 0 and i - start < 3 and tags[start - 1] in ("NAME", "PROPER") and not (
                     parts and parts[-1][2] > start - 1):

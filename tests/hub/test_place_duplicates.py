@@ -65,17 +65,17 @@ async def test_pairs_precision_and_recall(http, extractor):
 
 
 async def test_the_same_place_with_and_without_the_district_is_linked(http):
-    first = await _file(http, "福田区福华三路88号门口")
-    second = await _file(http, "福华三路88号门口")
+    first = await _file(http, "福田区福中三路88号门口")
+    second = await _file(http, "福中三路88号门口")
     assert second["duplicate_of"] == first["service_request_id"]
     assert second["state"] == "duplicate" and "已有市民反映" in second["service_notice"]
-    other = await _file(http, "福华三路90号门口")  # next door is another case
+    other = await _file(http, "福中三路90号门口")  # next door is another case
     assert other["duplicate_of"] is None
-    assert (await _file(http, "福田区福华三路88号门口", code="SZSS-02"))["duplicate_of"] is None  # another 小类
+    assert (await _file(http, "福田区福中三路88号门口", code="SZSS-02"))["duplicate_of"] is None  # another 小类
 
 
 async def test_geocoded_reports_use_the_radius(http):
-    first = await _file(http, "福华三路88号门口", lat="22.5400", long="114.0500")
+    first = await _file(http, "福中三路88号门口", lat="22.5400", long="114.0500")
     second = await _file(http, "星河中心北门", lat="22.5403", long="114.0502")  # ~40 m away
     assert second["duplicate_of"] == first["service_request_id"]
 
@@ -93,17 +93,17 @@ async def test_a_call_without_a_place_is_filed_for_triage_and_completed_by_staff
 
     r = await http.post(f"/staff/v1/requests/{case_id}/place", json={}, headers=auth("admin"))
     assert r.status_code == 400
-    r = await http.post(f"/staff/v1/requests/{case_id}/place", json={"address": "福田区福华三路88号门口", "actor": "cli 王"},
+    r = await http.post(f"/staff/v1/requests/{case_id}/place", json={"address": "福田区福中三路88号门口", "actor": "cli 王"},
                         headers=auth("street_op"))
     assert r.status_code == 200, r.text
     done = r.json()
-    assert done["state"] == "dispatched" and "needs_place" not in done and done["address"] == "福田区福华三路88号门口"
+    assert done["state"] == "dispatched" and "needs_place" not in done and done["address"] == "福田区福中三路88号门口"
     assert (await http.get("/staff/v1/triage", headers=auth("admin"))).json() == []
     events = [u["event"] for u in (await http.get(f"/staff/v1/requests/{case_id}", headers=auth("admin"))).json()["updates"]]
     assert events == ["received", "place_set", "dispatched"]
 
     # a second placeless call about the same spot: completed, it is linked to the first
     other = await _file(http, None, channel="hotline", external_id="call-2", needs_place="true")
-    r = await http.post(f"/staff/v1/requests/{other['service_request_id']}/place", json={"address": "福华三路88号门口"},
+    r = await http.post(f"/staff/v1/requests/{other['service_request_id']}/place", json={"address": "福中三路88号门口"},
                         headers=auth("admin"))
     assert r.json()["state"] == "duplicate" and r.json()["duplicate_of"] == case_id

@@ -13,7 +13,7 @@ import pytest
 from citybot import geocoder
 
 CSV = """address,lat,long,district
-福华三路88号,22.5401,114.0502,福田区
+福中三路88号,22.5401,114.0502,福田区
 星河中心,22.5405,114.0510,福田区
 深南东路与宝安南路交叉口,22.5430,114.1120,罗湖区
 人民北路26号,22.5600,114.1200,罗湖区
@@ -31,12 +31,12 @@ def address_file(tmp_path):
 
 async def test_file_resolves_numbers_junctions_and_landmarks(address_file):
     g = geocoder.AddressFileGeocoder(address_file)
-    assert (await g.locate("福田区福华三路88号门口")).lat == pytest.approx(22.5401)
-    assert (await g.locate("福华三路八十八号")).long == pytest.approx(114.0502)  # numerals normalised
+    assert (await g.locate("福田区福中三路88号门口")).lat == pytest.approx(22.5401)
+    assert (await g.locate("福中三路八十八号")).long == pytest.approx(114.0502)  # numerals normalised
     assert (await g.locate({"text": "宝安南路和深南东路路口"})).lat == pytest.approx(22.5430)  # either order
     assert (await g.locate({"text": "星河中心北门", "district": "福田区"})).lat == pytest.approx(22.5405)
     # only exact parts resolve: a road alone, another number, an unknown place
-    for miss in ("福华三路", "福华三路90号", "香蜜湖", "", None):
+    for miss in ("福中三路", "福中三路90号", "梧桐山", "", None):
         assert await g.locate(miss) is None
     # the same address in two districts: the district decides, and without it the place is ambiguous
     assert (await g.locate("罗湖区人民北路26号")).lat == pytest.approx(22.5600)
@@ -62,7 +62,7 @@ class _FakeAPI(BaseHTTPRequestHandler):
             body = {"status": "0", "info": "INVALID_USER_KEY"}
         elif "88号" in q["address"]:
             body = {"status": "1", "geocodes": [{"location": "114.0502,22.5401", "level": "门牌号"}]}
-        elif "福华三路" in q["address"]:
+        elif "福中三路" in q["address"]:
             body = {"status": "1", "geocodes": [{"location": "114.05,22.54", "level": "道路"}]}  # too coarse
         else:
             self.send_response(500)
@@ -92,15 +92,15 @@ def api():
 async def test_online_api_adapter(api):
     g = geocoder.HttpGeocoder(api, "k1", city="深圳市", timeout=2)
     try:
-        point = await g.locate({"text": "福华三路88号门口", "district": "福田区"})
+        point = await g.locate({"text": "福中三路88号门口", "district": "福田区"})
         assert (point.lat, point.long) == (22.5401, 114.0502)
-        assert _FakeAPI.calls[-1]["address"] == "福田区福华三路88号门口" and _FakeAPI.calls[-1]["city"] == "深圳市"
-        assert await g.locate("福华三路") is None  # a road-level answer is not a place
-        assert await g.locate("香蜜湖") is None  # a 500 is a miss, not an error
+        assert _FakeAPI.calls[-1]["address"] == "福田区福中三路88号门口" and _FakeAPI.calls[-1]["city"] == "深圳市"
+        assert await g.locate("福中三路") is None  # a road-level answer is not a place
+        assert await g.locate("梧桐山") is None  # a 500 is a miss, not an error
     finally:
         await g.aclose()
     bad = geocoder.HttpGeocoder(api, "wrong", timeout=2)
-    assert await bad.locate("福华三路88号") is None
+    assert await bad.locate("福中三路88号") is None
     await bad.aclose()
 
 
@@ -117,7 +117,7 @@ async def test_chat_filing_gets_coordinates(address_file):
     from actions import report
 
     g = geocoder.AddressFileGeocoder(address_file)
-    filing = report.filing(code="SZSS-01", description="井盖没了", address="福田区福华三路88号门口", lat=None,
+    filing = report.filing(code="SZSS-01", description="井盖没了", address="福田区福中三路88号门口", lat=None,
                            long=None, photos=[], account_id="tg:1", channel="chat", external_id="x")
     located = await report.geocoded(filing, g)
     assert (located["lat"], located["long"]) == (22.5401, 114.0502)
