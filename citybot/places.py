@@ -43,6 +43,7 @@ POI_HEADS = (
     "码头", "港", "机场", "加油站", "停车场", "体育馆", "体育场", "球场", "图书馆", "博物馆", "影院", "电影院",
     "会展中心", "寺", "庙", "祠", "教堂", "塔", "钟楼", "牌坊", "广场", "湿地", "河", "湖", "海滩", "沙滩", "院", "保健院",
     "研究院", "楼", "茶楼", "住宅楼", "办公楼", "教学楼", "商行", "物业", "网吧", "菜场", "批发市场", "候车亭", "岗亭",
+    "基地", "桥", "有限公司", "营业部", "服务站", "大市场", "商业中心", "购物中心", "写字楼",
 ) + POI_STREETS
 POSITIONS = (
     "十字路口", "丁字路口", "交叉路口", "交叉口", "交汇处", "交汇口", "交界处", "交界", "路口", "红绿灯口", "转盘",
@@ -51,6 +52,7 @@ POSITIONS = (
     "这边", "那里", "这里", "楼下", "楼上", "边上", "路边", "路段", "这段路", "整条路", "沿线", "两侧", "一侧", "左侧",
     "右侧", "前面", "后面", "里面", "外面", "背后", "后边", "前边", "北边", "南边", "东边", "西边", "北侧", "南侧",
     "东侧", "西侧", "中间", "处", "村口", "巷口", "街口", "桥下", "桥底", "桥头", "底下", "下面", "上面", "方向",
+    "往东", "往西", "往南", "往北", "向东", "向西", "向南", "向北",
 )
 CONNECTORS = ("与", "和", "跟", "及", "、", "交")
 NUMBER_UNITS = ("号楼", "号院", "号", "栋", "座", "幢", "单元", "室", "期", "层", "楼", "排", "组", "区", "巷", "弄", "街")
@@ -71,6 +73,7 @@ _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 _NUMBER = re.compile(
     r"[0-9A-Za-z零〇一二三四五六七八九十百甲乙丙丁#]{1,8}(?:[-~至到][0-9A-Za-z一二三四五六七八九十]{1,6})?"
     r"(?:%s)|[0-9A-Za-z]{1,3}(?:出口|入口|出入口)" % "|".join(sorted(NUMBER_UNITS, key=len, reverse=True)))
+_DISTANCE = re.compile(r"(?:约|大约|大概)?[0-9一二三四五六七八九十百两几]+多?(?:米|公里)(?:左右|处|远)?")
 _DIGITS_ONLY = re.compile(r"[0-9]+(?:-[0-9]+)+")  # 7-6, 56-1: a house number without 号
 
 
@@ -234,8 +237,12 @@ def _road_at(s: str, i: int) -> int | None:
         if _longest(s, j, POI_STREETS) or s.startswith(("街道", "路口", "路段", "路边"), j) and j == i:
             return None
         suffix = _longest(s, j, roads)
+        if suffix == "路" and s.startswith("路口", j) and _longest_end(s, i, j, POI_HEADS):
+            return None  # 万科城路口: the junction at 万科城, not a road 万科城路
         if suffix is None and s.startswith("道", j) and s[j - 1] in "一二三四五六七八九十0123456789" and j - i >= 2:
             suffix = "道"  # 创业三道: Shenzhen's numbered roads
+        if suffix and s.startswith(("道路", "马路"), j - 1):
+            return None  # 上道路中间: the road's middle, not a road named 上道路
         if suffix:
             end = j + len(suffix)
             if suffix in ("街", "路") and s.startswith("道", end) and suffix == "街":
@@ -248,6 +255,11 @@ def _road_at(s: str, i: int) -> int | None:
         if (pos and len(pos) >= 2 and not pos.startswith(("路", "街"))) or _NUMBER.match(s, j) or s[j] in "的在往到至":
             return None
     return None
+
+
+def _longest_end(s: str, i: int, j: int, words) -> bool:
+    """Whether s[i:j] ends with one of `words` (and has a name before it)."""
+    return any(s.endswith(w, i, j) and j - len(w) > i for w in words)
 
 
 def parse(text: str | None) -> Place:
@@ -278,6 +290,11 @@ def _parse(s: str) -> Place:
 
     while i < len(s):
         c = s[i]
+        m = _DISTANCE.match(s, i)
+        if c == "的" or m:  # 的 and distances (约50米左右) separate parts
+            flush()
+            i = m.end() if m else i + 1
+            continue
         if c in CONNECTORS and not buf and place.road and place.cross_road is None and not _longest(s, i, positions):
             pending_cross = True
             i += 1

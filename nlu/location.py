@@ -37,7 +37,8 @@ MAX_CHARS = 2000
 ROAD_SUFFIXES = P.ROAD_SUFFIXES + ("道",)
 ADMIN_SUFFIXES = P.ADMIN_SUFFIXES
 POI_SUFFIXES = tuple(sorted(set(P.POI_HEADS) | {"立交桥", "大桥", "天桥"}, key=len, reverse=True))
-POSITIONS = frozenset(P.POSITIONS) | {"方向", "路段", "一段", "这段", "段", "内", "里", "处", "上"}
+POSITIONS = frozenset(P.POSITIONS) | {"方向", "路段", "一段", "这段", "段", "内", "里", "处", "上", "往东", "往西",
+                                      "往南", "往北", "向东", "向西", "向南", "向北", "朝东", "朝西", "朝南", "朝北"}
 # Positions strong enough to make a landmark of the proper name before them: 泥岗那边, 西丽附近.
 NAME_POSITIONS = frozenset({"门口", "正门口", "大门口", "对面", "斜对面", "旁边", "附近", "周边", "那边", "这边", "那里",
                             "这里", "一带", "北门", "南门", "东门", "西门", "后门", "侧门", "路口", "门前", "隔壁", "楼下"})
@@ -45,7 +46,7 @@ NAME_POSITIONS = frozenset({"门口", "正门口", "大门口", "对面", "斜�
 ROAD_PARTS = frozenset({"人行道", "非机动车道", "机动车道", "车道", "辅道", "主道", "慢车道", "快车道", "路面", "马路",
                         "路中间", "马路中间", "道路中间", "斑马线", "人行横道", "人行天桥", "天桥", "隧道", "桥下", "桥底",
                         "路边", "路旁", "路段", "巷子", "小巷", "空地", "停车场", "绿化带", "花坛", "一楼", "二楼", "楼梯",
-                        "院子", "巷道", "过道", "通道", "地下通道", "出口", "入口", "出入口"})
+                        "院子", "巷道", "过道", "通道", "地下通道", "出口", "入口", "出入口", "路上"})
 GATES = ("东门", "西门", "南门", "北门")
 CONNECTORS = ("与", "和", "跟", "及", "交", "、")
 RANGE = ("到", "至", "往", "向", "朝", "靠近", "近", "距离", "离")
@@ -60,7 +61,7 @@ NOT_PLACES = {
     "海岛", "工地", "政府", "街坊", "大楼", "楼盘", "现场", "当场", "立场", "下场", "商场", "店", "局", "厅", "港",
     "国际", "天地", "集团", "公司", "门店", "店铺", "铺面", "商铺", "宿舍", "河", "湖", "塔", "寺", "庙", "厂", "苑",
     "府", "庭", "湾", "处", "站", "车站", "全国", "国家", "中国", "管道", "知道", "报道", "味道", "频道", "渠道", "轨道",
-    "通道", "车道", "步道", "人行道", "跑道", "街头", "街边", "路上", "路边", "路面", "路段", "路口", "道上",
+    "通道", "车道", "步道", "人行道", "跑道", "街头", "街边", "路边", "路面", "路段", "路口", "道上",
     "楼", "楼层", "一楼", "二楼", "三楼", "楼顶", "楼道", "单位", "部门", "城管", "城管局",
 }
 # Tokens that never start or continue a place name.
@@ -179,8 +180,8 @@ def _tag(t: str, prev: str | None, gaz: dict, problem_words: frozenset[str], pos
             return kind + "_BARE"
         if s:
             head = t[: -len(s)]
-            if tag in NON_NAME_POS and tag not in ("l", "i"):
-                return "O"  # 进城, 开店: verbs and the like
+            if tag in NON_NAME_POS and tag not in ("l", "i") and len(t) <= 2:
+                return "O"  # 进城, 开店: verbs and the like (longer words' tags are unreliable: 蛋糕店/v)
             # 北路/三路/一村: the name sits in the tokens before; 湖路: it may.
             if _DIRECTION_OR_ORDINAL.match(head):
                 return kind + "_BARE"
@@ -342,16 +343,43 @@ _GLUE_NOT = set("的在了有是和与跟到往向从把被给就都也还又很
 _NUMBER_PIECE = re.compile(r"[0-9A-Za-z零〇一二三四五六七八九十百]+(?:-[0-9A-Za-z]*)?|-")
 
 
-def _retokenize(tokens: list[tuple[str, int]]) -> list[tuple[str, int]]:
+_SUFFIX_CHARS = set("村路街巷镇岛区号栋楼米站园城店")
+
+
+def _retokenize(tokens: list[tuple[str, int]], known: dict | None = None) -> list[tuple[str, int]]:
     """Repairs jieba's cuts that hide a place's structure, keeping character offsets:
     a one-character name cut from its suffix (后/街, 上/村) is joined; a house number cut in pieces (56/-/1/号) is
-    joined; a name glued to a position (海岸/城门口) is split."""
-    out: list[list] = []
+    joined; a name glued to a position (海岸/城门口) is split; a suffix glued by jieba's guesser to the word after
+    it (沙河/村往, 50/米左右: not dictionary words) goes back to the name before it."""
+    known = known or {}
+    fixed: list[tuple[str, int]] = []
     for w, idx in tokens:
+        after_number = bool(fixed) and re.fullmatch(r"[0-9一二三四五六七八九十百两几]+", fixed[-1][0]) is not None
+        if (len(w) >= 2 and w[0] in _SUFFIX_CHARS and (w not in known or after_number and w[0] in "米号栋楼")
+                and fixed and w[1:] in known and fixed[-1][1] + len(fixed[-1][0]) == idx
+                and re.fullmatch(r"[\u4e00-\u9fff0-9]+", fixed[-1][0])):
+            fixed[-1] = (fixed[-1][0] + w[0], fixed[-1][1])
+            fixed.append((w[1:], idx + 1))
+        else:
+            fixed.append((w, idx))
+    out: list[list] = []
+    for w, idx in fixed:
         if out and out[-1][1] + len(out[-1][0]) == idx:
             prev = out[-1][0]
             if prev in ("那", "这") and w in ("家", "个"):
                 out[-1][0] += w  # 那/家 -> 那家
+                continue
+            if prev in ("这段", "整条", "这条", "那段") and w in ("路", "街"):
+                out[-1][0] += w  # 这段/路 -> 这段路 (a position)
+                continue
+            if _DISTANCE.match(prev) and w in ("左右", "处", "远"):
+                out[-1][0] += w  # 50米/左右
+                continue
+            if prev in ("道路", "马路", "路") and w in ("中间", "两侧", "边上"):
+                out[-1][0] += w  # 道路/中间 -> 道路中间 (a road part)
+                continue
+            if prev in ("往", "向", "朝") and w in ("东", "西", "南", "北"):
+                out[-1][0] += w  # 往/东 -> 往东 (a direction inside a place)
                 continue
             if (w in ("路", "街", "巷", "村", "镇", "岛") and len(prev) == 1 and "\u4e00" <= prev <= "\u9fff"
                     and prev not in _GLUE_NOT):
@@ -365,6 +393,9 @@ def _retokenize(tokens: list[tuple[str, int]]) -> list[tuple[str, int]]:
         out.append([w, idx])
     result: list[tuple[str, int]] = []
     for w, idx in out:
+        if len(w) == 2 and w[0] in "前后处旁边里内外上下" and w[1] in "有是在的了被":
+            result += [(w[0], idx), (w[1], idx + 1)]  # 前有, 处有: a position glued to the verb after it
+            continue
         if len(w) >= 3 and w not in POSITIONS and w not in ROAD_PARTS:
             p = next((p for p in ("门口", "对面", "旁边", "附近", "那边", "路口") if w.endswith(p)), None)
             if p:
@@ -388,7 +419,7 @@ class LocationExtractor:
                 and self.pos.get(w) not in ("r", "p", "c", "u", "uj", "d", "m", "q", "t"))
 
     def _words(self, text: str) -> tuple[list[str], list[int]]:
-        pairs = _retokenize([(tok.text, tok.idx) for tok in self.nlp.make_doc(text)])
+        pairs = _retokenize([(tok.text, tok.idx) for tok in self.nlp.make_doc(text)], self.pos)
         return [w for w, _ in pairs], [i for _, i in pairs]
 
     def tags(self, words: list[str]) -> list[str]:
@@ -399,11 +430,20 @@ class LocationExtractor:
             if tag == "O" and i + 1 < len(words) and _BARE_ROAD.match(words[i + 1]) and self._namable(w):
                 tag = "NAME"  # 富康/路, 解放/东路: whatever its dictionary says, a word before 路 names the road
             tags.append(tag)
+        # 商铺/前, 大厦/旁: a one-character position right after a place part belongs to it
+        for i in range(1, len(words)):
+            if words[i] in ("前", "旁", "后", "边", "侧") and tags[i - 1] in ("POI", "POI_BARE", "POI_SHORT", "ROAD",
+                                                                          "ROAD_BARE", "ADMIN", "ADMIN_BARE", "NUM"):
+                tags[i] = "POS"
         # a word the dictionary calls an idiom or the like, right before a head, names it (好又多/超市)
         for i in range(len(words) - 1):
-            if tags[i] == "O" and self._namable(words[i]) and self.pos.get(words[i]) in ("l", "i", "a", "nz", None):
+            if tags[i] == "O" and self._namable(words[i]) and self.pos.get(words[i]) in ("l", "i", "a", "nz", "v", None):
                 nxt = _tag(words[i + 1], "NAME", gaz, self.problem_words, self.pos)
-                if nxt in ("POI_BARE", "ROAD_BARE", "POI_SHORT"):
+                # a verb only names a specific head (解放/商城), not a generic one (打扫/广场)
+                if nxt == "POI" and self.pos.get(words[i]) != "v":
+                    tags[i] = "NAME"  # 好又多/蛋糕店
+                elif nxt in ("POI_BARE", "ROAD_BARE", "POI_SHORT") and (
+                        self.pos.get(words[i]) != "v" or words[i + 1] not in NOT_PLACES and len(words[i + 1]) >= 2):
                     tags[i], tags[i + 1] = "NAME", nxt
         return tags
 

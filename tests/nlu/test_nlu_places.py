@@ -45,6 +45,15 @@ def extractor():
         ("翠竹那家便利店门口垃圾很多", "翠竹那家便利店门口", {"landmark": "翠竹便利店", "position": "门口"}),
         ("蛇口有人乱摆摊", "蛇口", {"city": "深圳市"}),
         ("八卦岭这边路灯全黑了", "八卦岭这边", {"landmark": "八卦岭", "position": "这边"}),
+        # a direction, a distance and the shop there; "A到B这段路"; "X靠近Y处"; across from a landmark
+        ("宝安区松岗镇红星小学往高铁桥方向两百米处宏达物业商铺前有垃圾", "宝安区松岗镇红星小学往高铁桥方向两百米处宏达物业商铺前",
+         {"district": "宝安区", "landmark": "红星小学"}),
+        ("金田路的好又多蛋糕店到万科酒店这段路有人摆摊", "金田路的好又多蛋糕店到万科酒店这段路",
+         {"road": "金田路", "landmark": "好又多蛋糕店"}),
+        ("布心村靠近好又多超市处有垃圾", "布心村靠近好又多超市处", {}),
+        ("红荔路消防基地斜对面万科城路口井盖坏了", "红荔路消防基地斜对面万科城路口",
+         {"road": "红荔路", "landmark": "消防基地", "position": "斜对面"}),
+        ("沙河村往东50米左右的侨城东路上道路中间有个坑", "沙河村往东50米左右的侨城东路上道路中间", {}),
         # the district's short form before a road
         ("福田福中三路有个坑", "福田福中三路", {"district": "福田区", "road": "福中三路"}),
     ],
@@ -62,7 +71,7 @@ def test_whole_places(extractor, text, span, parts):
 def test_every_place_main_first(extractor):
     text = "红荔路往东的路边，就在福田区金田路68号卓越大厦门口，垃圾一直没人清"
     found = extractor.extract(text)
-    assert [f["text"] for f in found] == ["福田区金田路68号卓越大厦门口", "红荔路"]
+    assert [f["text"] for f in found] == ["福田区金田路68号卓越大厦门口", "红荔路往东的路边"]
     assert found[0]["number"] == "68号"
 
 
