@@ -20,11 +20,11 @@ STATE_NAMES = {
     "referred": "已转办（非城管事项）", "reopened": "重新处理",
 }
 EVENT_NAMES = {**STATE_NAMES, "overdue": "超期", "comment": "补充信息", "escalated": "升级督办",
-               "reclassified": "重新分类"}
+               "reclassified": "重新分类", "place_set": "补充地点"}
 ACTION_NAMES = {
     "read": "查看", "dispatch": "派遣", "status": "变更状态", "resolve": "处理反馈", "close": "结案",
     "reclassify": "重新分类", "escalate": "督办升级", "merge": "合并", "reopen": "重新处理", "sweep": "超期检查",
-    "file": "立案", "create": "立案", "rate": "评价", "cancel": "撤销", "comment": "补充信息",
+    "file": "立案", "create": "立案", "rate": "评价", "cancel": "撤销", "comment": "补充信息", "set_place": "补充地点",
 }
 PRIORITY_NAMES = {"normal": "普通", "high": "高", "urgent": "紧急"}
 ROLE_NAMES = {"operator": "操作员", "supervisor": "督办员", "admin": "管理员"}
@@ -77,7 +77,7 @@ def staff_line(staff) -> str:
 
 def case_summary(case: dict, tz: ZoneInfo, catalogue: Catalogue | None) -> str:
     """One or two lines for lists (/overdue, /find)."""
-    flag = " ⚠️超期" if case.get("overdue") else ""
+    flag = (" ⚠️超期" if case.get("overdue") else "") + (" 📍待补充地点" if case.get("needs_place") else "")
     where = mask(case.get("address") or "") or _coords(case) or "（无地址）"
     return (f"{case.get('service_request_id')} {subcategory_label(case, catalogue)} · {state_name(case.get('state'))}{flag}\n"
             f"   {case.get('agency_responsible') or '未派遣'} · {case.get('level') or '—'}级 · "
@@ -135,7 +135,8 @@ def render_case(case: dict, tz: ZoneInfo, catalogue: Catalogue | None) -> str:
     lines = [
         f"📋 案件 {case.get('service_request_id')}",
         f"小类：{subcategory_label(case, catalogue)}",
-        f"状态：{state_name(case.get('state'))}{' ⚠️已超期' if case.get('overdue') else ''}",
+        f"状态：{state_name(case.get('state'))}{' ⚠️已超期' if case.get('overdue') else ''}"
+        f"{' 📍待补充地点（/place 编号 地址）' if case.get('needs_place') else ''}",
         f"责任部门：{case.get('agency_responsible') or '未派遣'} · {case.get('level') or '—'}级 · "
         f"优先级{PRIORITY_NAMES.get(case.get('priority') or '', case.get('priority') or '—')}",
         f"立案：{when(case.get('requested_datetime'), tz)}　应处置：{when(case.get('expected_datetime'), tz)}",
