@@ -162,12 +162,18 @@ def clean(text: str | None) -> str:
     return re.sub(r"[\s,，。、；;：:！!？?（）()“”\"'·—_]+", "", text)
 
 
-def _longest(s: str, i: int, words) -> str | None:
-    best = None
-    for w in words:
-        if s.startswith(w, i) and (best is None or len(w) > len(best)):
-            best = w
-    return best
+@functools.lru_cache(maxsize=16)
+def _word_set(words: tuple) -> tuple[frozenset, int]:
+    return frozenset(words), max((len(w) for w in words), default=0)
+
+
+def _longest(s: str, i: int, words: tuple) -> str | None:
+    """The longest of `words` that starts at s[i] (set lookups: this runs at every character)."""
+    table, longest = _word_set(tuple(words))
+    for n in range(min(longest, len(s) - i), 0, -1):
+        if s[i:i + n] in table:
+            return s[i:i + n]
+    return None
 
 
 @functools.lru_cache(maxsize=1)

@@ -25,7 +25,7 @@ MODEL_NAME = "citybot"
 HASHED = (
     "data/nlu", "data/rules", "data/stories", "domain", "nlu/config.yml", "data/categories.yml",
     "nlu/components", "nlu/text.py", "nlu/location.py", "nlu/category_model.py", "nlu/dictgen.py", "nlu/dict",
-    "nlu/gazetteer", "citybot/catalogue.py", "requirements/rasa.lock",
+    "nlu/gazetteer", "citybot/catalogue.py", "citybot/places.py", "requirements/rasa.lock",
 )
 
 

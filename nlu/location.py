@@ -98,10 +98,17 @@ _DIRECTION_OR_ORDINAL = re.compile(r"^[东西南北中上下前后内外一二�
 log = logging.getLogger(__name__)
 
 
+@functools.lru_cache(maxsize=16)
+def _suffix_set(suffixes: tuple[str, ...]) -> tuple[frozenset, int]:
+    return frozenset(suffixes), max(len(s) for s in suffixes)
+
+
 def _suffix(text: str, suffixes: tuple[str, ...]) -> str | None:
-    for s in suffixes:
-        if text.endswith(s):
-            return s
+    """The longest of `suffixes` that ends `text` (set lookups)."""
+    table, longest = _suffix_set(suffixes)
+    for n in range(min(longest, len(text)), 0, -1):
+        if text[-n:] in table:
+            return text[-n:]
     return None
 
 
@@ -412,21 +419,33 @@ class LocationExtractor:
         self.nlp = nlp
         self.problem_words = problem_words
         self.pos = _pos_table()
+        self._tags: dict[tuple[str, str | None], str] = {}
 
     def _namable(self, w: str) -> bool:
         return (2 <= len(w) <= 4 and _NAMEY.match(w) is not None and w not in STOP and w not in self.problem_words
                 and w not in NOT_PLACES and not _DEMONSTRATIVE.match(w) and not w.isdigit()
                 and self.pos.get(w) not in ("r", "p", "c", "u", "uj", "d", "m", "q", "t"))
 
-    def _words(self, text: str) -> tuple[list[str], list[int]]:
-        pairs = _retokenize([(tok.text, tok.idx) for tok in self.nlp.make_doc(text)], self.pos)
+    def _words(self, text: str, tokens: list[tuple[str, int]] | None = None) -> tuple[list[str], list[int]]:
+        if tokens is None:
+            tokens = [(tok.text, tok.idx) for tok in self.nlp.make_doc(text)]
+        pairs = _retokenize([(w, i) for w, i in tokens if i + len(w) <= len(text)], self.pos)
         return [w for w, _ in pairs], [i for _, i in pairs]
+
+    def _tag(self, w: str, prev: str | None) -> str:
+        key = (w, prev)
+        tag = self._tags.get(key)
+        if tag is None:
+            tag = _tag(w, prev, gazetteer(), self.problem_words, self.pos)
+            if len(self._tags) < 200_000:  # bounded memo: a token's tag depends only on it and the tag before
+                self._tags[key] = tag
+        return tag
 
     def tags(self, words: list[str]) -> list[str]:
         gaz = gazetteer()
         tags: list[str] = []
         for i, w in enumerate(words):
-            tag = _tag(w, tags[-1] if tags else None, gaz, self.problem_words, self.pos)
+            tag = self._tag(w, tags[-1] if tags else None)
             if tag == "O" and i + 1 < len(words) and _BARE_ROAD.match(words[i + 1]) and self._namable(w):
                 tag = "NAME"  # 富康/路, 解放/东路: whatever its dictionary says, a word before 路 names the road
             tags.append(tag)
@@ -447,14 +466,15 @@ class LocationExtractor:
                     tags[i], tags[i + 1] = "NAME", nxt
         return tags
 
-    def extract(self, text: str) -> list[dict]:
+    def extract(self, text: str, tokens: list[tuple[str, int]] | None = None) -> list[dict]:
         """Every place in `text`, the main (most complete) one first, then in text order: dicts with "start",
-        "end" (characters), "text" and the normalised parts."""
+        "end" (characters), "text" and the normalised parts. `tokens`: the message's jieba tokens as (text, start)
+        when the caller has them (Rasa's JiebaTokenizer, same dictionary), else the text is segmented here."""
         try:
             if not isinstance(text, str) or not text.strip():
                 return []
             text = text[:MAX_CHARS]
-            words, starts = self._words(text)
+            words, starts = self._words(text, tokens)
             gaz = gazetteer()
             tags = self.tags(words)
             found = []

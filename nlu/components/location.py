@@ -14,6 +14,7 @@ from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.extractors.extractor import EntityExtractorMixin
+from rasa.nlu.constants import TOKENS_NAMES
 from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
@@ -49,7 +50,9 @@ class LocationExtractor(GraphComponent, EntityExtractorMixin):
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
             text = message.get(TEXT) or ""
-            found = self.extractor.extract(text)
+            # the pipeline's JiebaTokenizer has segmented the text with the same dictionary: reuse its tokens
+            tokens = message.get(TOKENS_NAMES[TEXT])
+            found = self.extractor.extract(text, [(t.text, t.start) for t in tokens] if tokens else None)
             entities = []
             for place in found:
                 entity = {
