@@ -274,7 +274,7 @@ def parse(text: str | None) -> Place:
     return _parse(clean(text))
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=8192)  # the hub compares a filing with the open cases' addresses: mostly cache hits
 def _parse(s: str) -> Place:
     place = Place(text=s)
     _, positions = _vocab()
@@ -383,12 +383,37 @@ def key_name(text: str | None) -> str | None:
     return _name(text)
 
 
+@functools.lru_cache(maxsize=8192)
 def _name(text: str | None) -> str | None:
     if not text:
         return None
     t = _digits(_PUNCT.sub("", unicodedata.normalize("NFKC", text).casefold()))
     t = re.sub(r"(?:小区|花园小区)$", "", t) or t
     return t or None
+
+
+KEY_CHARS = 3  # _same_name's shortest shared part
+
+
+def index_keys(text: str | None) -> tuple[str | None, str | None]:
+    """(road key, landmark key) the hub stores with a case: the last 3 characters of the comparable road and
+    landmark names. A place that `same_place` could match names a road (or landmark) containing the stored one, or
+    ending like it, so its `probe_keys` include the stored key: one indexed lookup finds every candidate."""
+    if not text:
+        return None, None
+    p = parse(text)
+    road, mark = _name(p.road), _name(p.landmark)
+    return (road[-KEY_CHARS:] if road else None), (mark[-KEY_CHARS:] if mark else None)
+
+
+def probe_keys(*names: str | None) -> list[str]:
+    """Every 3-character window of the comparable forms of `names` (the keys to look a new place up under)."""
+    out: set[str] = set()
+    for name in names:
+        n = _name(name)
+        if n:
+            out.update(n[i:i + KEY_CHARS] for i in range(max(1, len(n) - KEY_CHARS + 1)))
+    return sorted(out)
 
 
 def _same_name(a: str | None, b: str | None) -> bool:

@@ -19,6 +19,7 @@ from types import SimpleNamespace
 from hub import lifecycle as lc
 from hub import store
 from hub.db import Database
+from citybot.places import index_keys
 from hub.duplicates import find_duplicate, normalise_address
 from hub.models import Case
 from hub.services import Services
@@ -81,7 +82,7 @@ class Filing:
     last_name: str | None = None
     phone: str | None = None
     email: str | None = None
-    needs_place: bool = False  # filed for triage (待补充地点): no location yet, staff complete it
+    needs_place: bool = False  # may be filed without a location, for triage (待补充地点): staff complete it
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,7 @@ class Hub:
         now_db = to_db(now)
         case = SimpleNamespace(
             **vars(f), id=case_id, token=str(uuid.uuid4()), address_norm=address_norm, state=lc.RECEIVED,
+            **dict(zip(("place_road", "place_mark"), index_keys(f.address))),
             status_notes=lc.note(lc.RECEIVED), service_name=sub.name, group=sub.category, level=sub.level,
             priority="normal", agency_responsible=None, duplicate_of=None, requested_at=now_db,
             updated_at=now_db, dispatched_at=None, expected_at=None, resolved_at=None, closed_at=None,
@@ -200,7 +202,7 @@ class Hub:
                 case.address, case.address_norm = address, normalise_address(address)
             if lat is not None and long is not None:
                 case.lat, case.long = lat, long
-            case.needs_place = False
+            case.place_road, case.place_mark = index_keys(case.address)
             case.updated_at = to_db(now)
             store.add_update(case, lc.PLACE_SET, lc.note(lc.PLACE_SET) + (f"：{note}" if note else ""), to_db(now),
                              session=s)
@@ -225,8 +227,9 @@ class Hub:
         from sqlmodel import select
 
         with self.db.read() as s:
-            return list(s.exec(select(Case).where(Case.needs_place.is_(True), Case.state.in_(sorted(lc.ACTIVE_STATES)))
-                               .order_by(Case.requested_at, Case.id)))
+            return list(s.exec(select(Case).where(
+                Case.address.is_(None), Case.address_id.is_(None), Case.lat.is_(None),
+                Case.state.in_(sorted(lc.ACTIVE_STATES))).order_by(Case.requested_at, Case.id)))
 
     # -- transitions ---------------------------------------------------------------------------------------------
     def _enter(self, case: Case, target: str, now: dt.datetime, *, note: str = "", department: str | None = None,

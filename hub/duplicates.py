@@ -10,7 +10,7 @@ import math
 import re
 import unicodedata
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
@@ -47,11 +47,10 @@ def _statements() -> tuple:
         Case.state.in_(bindparam("states", expanding=True)))
     near = base.where(Case.lat.between(bindparam("lat_lo"), bindparam("lat_hi")),
                       Case.long.between(bindparam("lon_lo"), bindparam("lon_hi"))).order_by(Case.requested_at).limit(50)
-    # Open cases of the 小类 with an address, oldest first; compared by their parts in Python (a few per 小类 and window)
-    by_place = select(Case.id, Case.address, Case.address_norm).where(
-        Case.service_code == bindparam("code"), Case.requested_at >= bindparam("since"),
-        Case.state.in_(bindparam("states", expanding=True)), Case.address.is_not(None)
-    ).order_by(Case.requested_at).limit(2000)
+    # Candidates by place (indexed: service_code + the stored road or landmark key), then compared by their parts
+    by_place = base.with_only_columns(Case.id, Case.address, Case.address_norm).where(or_(
+        Case.place_road.in_(bindparam("roads", expanding=True)), Case.place_mark.in_(bindparam("marks", expanding=True)),
+        Case.address_norm == bindparam("address"))).order_by(Case.requested_at).limit(200)
     return near, by_place
 
 
@@ -73,7 +72,9 @@ def find_duplicate(*, session: Session | Connection, service_code: str, lat: flo
     if not address_norm:
         return None
     place = places.parse(address) if address else None
-    for row in session.execute(by_place, params):
+    roads = places.probe_keys(place.road, place.cross_road) if place else []
+    marks = places.probe_keys(place.landmark) if place else []
+    for row in session.execute(by_place, {**params, "roads": roads, "marks": marks, "address": address_norm}):
         if row.address_norm == address_norm:
             return row.id
         if place is not None and places.same_place(place, places.parse(row.address)):

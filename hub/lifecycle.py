@@ -51,7 +51,8 @@ PLACE_SET = "place_set"  # staff set or corrected the place
 EVENT_NOTES = {OVERDUE: "已超过处置时限", ESCALATED: "已升级督办", RECLASSIFIED: "已重新分类并改派至{department}",
                PLACE_SET: "已补充地点"}
 # A case filed without a place (a hotline call whose place the NLU missed) is not a state of its own: it stays
-# received (立案) with the flag `needs_place` until staff set the place, then is dispatched (or linked) as a filing.
+# received (立案), without any location (`needs_place`, hub.models), until staff set the place; then it is
+# dispatched (or linked) as a filing would be.
 NEEDS_PLACE_NOTE = "待补充地点"
 
 PRIORITIES = ("normal", "high", "urgent")

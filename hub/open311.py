@@ -14,7 +14,7 @@ from starlette.responses import Response
 from citybot.privacy import mask as _mask
 from citybot.privacy import mask_name
 from hub import lifecycle as lc
-from hub.models import AuditEntry, Case, CaseUpdate
+from hub.models import AuditEntry, Case, CaseUpdate, needs_place
 
 FORMATS = ("json", "xml")
 MEDIA_TYPES = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
@@ -100,7 +100,7 @@ def iso(t: dt.datetime | None, tz: ZoneInfo) -> str | None:
 def service_notice(case: Case, tz: ZoneInfo) -> str:
     if case.state == lc.DUPLICATE:
         return f"该问题已有市民反映（案件{case.duplicate_of}），已合并处理"
-    if getattr(case, "needs_place", False):
+    if needs_place(case):
         return f"已受理，{lc.NEEDS_PLACE_NOTE}后派遣"
     if case.expected_at is not None and case.state in lc.ACTIVE_STATES:
         due = _aware(case.expected_at).astimezone(tz)
@@ -158,7 +158,7 @@ def created_dict(case: Case, *, tz: ZoneInfo) -> dict:
 
 def _needs_place(case) -> dict:
     """Extension, present only on a case filed without a place that still waits for one (待补充地点)."""
-    return {"needs_place": True} if getattr(case, "needs_place", False) else {}
+    return {"needs_place": True} if needs_place(case) else {}
 
 
 def update_dict(u: CaseUpdate, *, tz: ZoneInfo) -> dict:  # a CaseUpdate or a Core row of it
