@@ -328,7 +328,9 @@ def _runs(parts: list[list], words: list[str], gaz: dict) -> list[list[list]]:
             cleaned.append(p)
         while cleaned and cleaned[0][0] in ("POS", "NUM", "RPART", "DIST") + glue:
             cleaned = cleaned[1:]
-        while cleaned and cleaned[-1][0] in glue:
+        # glue at the end, and a trailing 上/内/里 ("…绿化带里"), are not part of the place
+        while cleaned and (cleaned[-1][0] in glue or cleaned[-1][0] in ("POS", "RPART")
+                           and words[cleaned[-1][1]] in ("上", "内", "里") and cleaned[-1][2] - cleaned[-1][1] == 1):
             cleaned = cleaned[:-1]
         if not cleaned or not any(p[0] in ANCHORS for p in cleaned):
             continue
