@@ -66,7 +66,8 @@ class Report:
     def summary(self) -> str:
         c = self.counts
         text = (f"{c['read']} records read: {c['filed']} filed, {c['linked']} linked to an open case, "
-                f"{c['triaged']} filed without a place for staff to complete (待补充地点), {c['referred']} referred, {c['quarantined']} quarantined, {c['failed']} failed "
+                f"{c['triaged']} filed without a place for staff to complete (待补充地点), {c['referred']} referred, "
+                f"{c['quarantined']} quarantined, {c['failed']} failed "
                 f"(retried next run), {c['skipped']} already done; {self.wall_s:.1f}s")
         if self.aborted:
             text += f"\nSTOPPED EARLY: {self.aborted}; run again to resume"

@@ -49,7 +49,8 @@ def _statements() -> tuple:
                       Case.long.between(bindparam("lon_lo"), bindparam("lon_hi"))).order_by(Case.requested_at).limit(50)
     # Candidates by place (indexed: service_code + the stored road or landmark key), then compared by their parts
     by_place = base.with_only_columns(Case.id, Case.address, Case.address_norm).where(or_(
-        Case.place_road.in_(bindparam("roads", expanding=True)), Case.place_mark.in_(bindparam("marks", expanding=True)),
+        Case.place_road.in_(bindparam("roads", expanding=True)),
+        Case.place_mark.in_(bindparam("marks", expanding=True)),
         Case.address_norm == bindparam("address"))).order_by(Case.requested_at).limit(200)
     return near, by_place
 

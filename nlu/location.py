@@ -307,7 +307,7 @@ def _runs(parts: list[list], words: list[str], gaz: dict) -> list[list[list]]:
     part follows; a run needs an anchor."""
     runs: list[list[list]] = []
     glue = ("CONN", "RANGE", "DE", "DEM")
-    for k, p in enumerate(parts):
+    for p in parts:
         if runs and p[1] <= runs[-1][-1][2]:
             runs[-1].append(p)
         else:
@@ -334,9 +334,9 @@ def _runs(parts: list[list], words: list[str], gaz: dict) -> list[list[list]]:
             cleaned = cleaned[:-1]
         if not cleaned or not any(p[0] in ANCHORS for p in cleaned):
             continue
-        # "往X方向": a direction inside the span (the X is usually a place too, already in the run)
         # A lone alias (龙华) is too weak to be a place.
-        if len(cleaned) == 1 and cleaned[0][0] == "DISTRICT" and gaz["alias"].get(words[cleaned[0][1]]) != words[cleaned[0][1]]:
+        lone = words[cleaned[0][1]]
+        if len(cleaned) == 1 and cleaned[0][0] == "DISTRICT" and gaz["alias"].get(lone) != lone:
             continue
         out.append(cleaned)
     return out
@@ -458,7 +458,8 @@ class LocationExtractor:
                 tags[i] = "POS"
         # a word the dictionary calls an idiom or the like, right before a head, names it (好又多/超市)
         for i in range(len(words) - 1):
-            if tags[i] == "O" and self._namable(words[i]) and self.pos.get(words[i]) in ("l", "i", "a", "nz", "v", None):
+            if (tags[i] == "O" and self._namable(words[i])
+                    and self.pos.get(words[i]) in ("l", "i", "a", "nz", "v", None)):
                 nxt = _tag(words[i + 1], "NAME", gaz, self.problem_words, self.pos)
                 # a verb only names a specific head (解放/商城), not a generic one (打扫/广场)
                 if nxt == "POI" and self.pos.get(words[i]) != "v":
