@@ -245,6 +245,7 @@ class ActionSubmitReport(Action):
                                account_id=svc.account_id(tracker.sender_id), channel=svc.channel,
                                external_id=tracker.get_slot("report_external_id") or report.new_external_id(),
                                contact=contact)
+        filing = await report.geocoded(filing, svc.geocoder)
         result = await outbox.file_report(svc, tracker.sender_id, filing)
         events = _reset_report()
         if result.queued:

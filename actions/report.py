@@ -51,6 +51,15 @@ def filing(*, code: str, description: str, address: str | None, lat, long, photo
                   **{k: contact[k] for k in ("first_name", "last_name", "phone") if contact.get(k)})
 
 
+async def geocoded(filing: dict, geocoder) -> dict:
+    """The filing with lat/long when it has an address but no coordinates and the geocoder resolves the place, so
+    that the hub's radius duplicate rule applies to it (citybot.geocoder; None = off)."""
+    if geocoder is None or not filing.get("address") or filing.get("lat") is not None:
+        return filing
+    point = await geocoder.locate(filing["address"])
+    return {**filing, "lat": point.lat, "long": point.long} if point is not None else filing
+
+
 def when(t: dt.datetime | None, tz: ZoneInfo) -> str:
     return t.astimezone(tz).strftime("%m月%d日%H:%M") if t else ""
 

@@ -21,6 +21,7 @@ class Services:
     store: Store
     catalogue: cat.Catalogue
     tz: ZoneInfo
+    geocoder: object | None = None  # citybot.geocoder: coordinates for a report filed by address (None: off)
     channel: str = "chat"          # the Open311 channel the hub records for chat reports
 
     def account_id(self, sender_id: str) -> str:
@@ -48,5 +49,8 @@ def build(settings, **hub_overrides) -> Services:
 
     engine = make_engine(settings.resolved_database_url)
     create_tables(engine)
+    from citybot import geocoder
+
     return Services(hub=HubClient.from_settings(settings, **hub_overrides), store=Store(engine),
-                    catalogue=cat.load(settings.categories_file), tz=ZoneInfo(settings.timezone))
+                    catalogue=cat.load(settings.categories_file), tz=ZoneInfo(settings.timezone),
+                    geocoder=geocoder.build(settings))

@@ -57,6 +57,14 @@ class Settings(BaseSettings):
     hub_timeout_s: float = 10.0
     hub_retries: int = 3
 
+    # -- geocoding (citybot/geocoder.py): a report filed by address gets lat/long when its place resolves ----------
+    geocoder_file: Path | None = Field(None, description="The city's standard-address/POI file (CSV or GeoJSON)")
+    geocoder_url: str = Field("https://restapi.amap.com/v3/geocode/geo",
+                              description="Online geocoding API (AMap web-service shape); used only with a key")
+    geocoder_key: str = Field("", description="Key of the online geocoding API; empty = off")
+    geocoder_city: str = Field("", description="City sent to the online API when the place names none")
+    geocoder_timeout_s: float = Field(3.0, description="Online geocoding timeout; a miss never blocks a filing")
+
     # -- NLU --------------------------------------------------------------------------------------------
     models_dir: Path = Field(ROOT / "models")
     rasa_url: str = "http://127.0.0.1:5005"

@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="hotline export files (.jsonl or .csv)")
     p.add_argument("--dry-run", action="store_true",
                    help="file nothing; print one JSON line per call: call_id, category, subcategory, confidence, "
-                        "location, action (file|link|refer|quarantine; fail where a real run would fail). Asks "
+                        "location, action (file|link|triage|refer|quarantine; fail where a real run would fail). Asks "
                         "the hub for duplicates without filing when it is reachable, else says file")
     p.add_argument("--quarantine", metavar="PATH", help="quarantine JSONL (default: settings.hotline_quarantine_file)")
     p.add_argument("--concurrency", type=int, metavar="N", help="calls filed at once (default: settings.hotline_concurrency)")
@@ -88,9 +88,11 @@ async def _ingest(args: argparse.Namespace) -> int:
                       phone_salt=settings.phone_hash_salt, max_outage_s=args.max_outage, progress=args.progress)
     try:
         async with HubClient.from_settings(settings) as hub:
+            from citybot import geocoder
+
             ingestor = Ingestor(nlu=nlu, hub=hub, state=state,
                                 quarantine=Quarantine(args.quarantine or settings.hotline_quarantine_file),
-                                options=options)
+                                options=options, geocoder=geocoder.build(settings))
             report = await ingestor.run(args.paths)
     except Exception as exc:  # noqa: BLE001 - e.g. the NLU worker died: what was done is recorded; say why we stopped
         log.exception("ingestion stopped")

@@ -1,4 +1,4 @@
-"""The ingestion run: read → (skip what is done) → classify → locate → file / link / refer / quarantine.
+"""The ingestion run: read → (skip what is done) → classify → locate → file / link / triage / refer / quarantine.
 
 Classification goes through the same NLU model as the chat (an injected `nlu` with `parse_many`), filing
 through the one hub client (an injected `hub` with `create_request`). Two stages overlap: while one batch is
@@ -9,6 +9,7 @@ A hub outage pauses the run and retries; it never quarantines a good record.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import inspect
 import json
@@ -58,7 +59,7 @@ class Report:
     aborted: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        keys = ("read", "filed", "linked", "referred", "quarantined", "failed", "skipped")
+        keys = ("read", "filed", "linked", "triaged", "referred", "quarantined", "failed", "skipped")
         out: dict[str, Any] = {k: self.counts.get(k, 0) for k in keys}
         out.update(nlu_s=round(self.nlu_s, 3), filing_s=round(self.filing_s, 3), wall_s=round(self.wall_s, 3))
         if self.aborted:
@@ -68,7 +69,8 @@ class Report:
     def summary(self) -> str:
         c = self.counts
         text = (f"{c['read']} records read: {c['filed']} filed, {c['linked']} linked to an open case, "
-                f"{c['referred']} referred, {c['quarantined']} quarantined, {c['failed']} failed "
+                f"{c['triaged']} filed without a place for staff to complete (待补充地点), {c['referred']} referred, "
+                f"{c['quarantined']} quarantined, {c['failed']} failed "
                 f"(retried next run), {c['skipped']} already done; {self.wall_s:.1f}s")
         if self.aborted:
             text += f"\nSTOPPED EARLY: {self.aborted}; run again to resume"
@@ -113,8 +115,9 @@ def _accepts(func, name: str) -> bool:
 
 class Ingestor:
     def __init__(self, *, nlu: NLU, hub, state: IngestState | None, quarantine: Quarantine, options: Options,
-                 out: IO[str] | None = None):
+                 out: IO[str] | None = None, geocoder=None):
         self.nlu, self.hub, self.state, self.quarantine, self.opt = nlu, hub, state, quarantine, options
+        self.geocoder = geocoder  # citybot.geocoder: the place's coordinates, so the hub's radius rule applies
         self.out = out or sys.stdout
         self.report = Report()
         self._sem = asyncio.Semaphore(max(1, options.concurrency))
@@ -237,9 +240,8 @@ class Ingestor:
             row.outcome = "referred"
             self._emit(record.call_id, cat, location, "refer")
             return self._count_and_record(row)
-        if not address(location):
-            return self._reject(record.source, record.line_no, "no location found in the transcript", text,
-                                key=record.call_id, call_id=record.call_id, row=row, parse=parse)
+        # A real complaint is never left out: without a place it is filed for staff to complete (待补充地点).
+        placeless = not address(location)
         try:
             created = await self._file(record, text, cat, location, phone_hash)
         except HubDown:
@@ -247,9 +249,11 @@ class Ingestor:
         except Exception as exc:  # a rejection by the hub (4xx) or an unexpected answer: counted, retried next run
             return self._fail(row, str(exc), cat, location)
         duplicate_of = getattr(created, "duplicate_of", None)
-        row.outcome = "linked" if duplicate_of else "filed"
+        row.outcome = "triaged" if placeless else "linked" if duplicate_of else "filed"
         row.case_id = getattr(created, "id", None)
-        self._emit(record.call_id, cat, location, "link" if duplicate_of else "file")
+        if placeless:
+            row.reason = "no location found in the transcript: filed for staff to complete (待补充地点)"
+        self._emit(record.call_id, cat, location, "triage" if placeless else "link" if duplicate_of else "file")
         self._count_and_record(row)
 
     def _fail(self, row: HotlineCall, reason: str, cat: dict, location) -> None:
@@ -266,6 +270,12 @@ class Ingestor:
         filing = Filing(cat["service_code"], mask(text)[:MAX_DESCRIPTION], address=address(location),
                         account_id=phone_account(record.caller_phone, self.opt.phone_salt) if phone_hash else None,
                         channel=CHANNEL, external_id=record.call_id)
+        if not filing.address:
+            filing = dataclasses.replace(filing, needs_place=True)
+        elif self.geocoder is not None:
+            point = await self.geocoder.locate(location)
+            if point is not None:
+                filing = dataclasses.replace(filing, lat=point.lat, long=point.long)
         extra = {"dry_run": True} if self.opt.dry_run else {}
         waited, delay = 0.0, 1.0
         async with self._sem:

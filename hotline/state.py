@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
 
 # Outcomes after which a call is never processed again.
-FINAL = ("filed", "linked", "referred", "quarantined")
+FINAL = ("filed", "linked", "triaged", "referred", "quarantined")
 
 
 class HotlineCall(SQLModel, table=True):
@@ -22,7 +22,7 @@ class HotlineCall(SQLModel, table=True):
     call_id: str = Field(primary_key=True, max_length=128)
     source: str = Field(max_length=1000)
     line_no: int
-    outcome: str = Field(max_length=16)  # filed | linked | referred | quarantined | failed
+    outcome: str = Field(max_length=16)  # filed | linked | triaged | referred | quarantined | failed
     case_id: str | None = Field(default=None, max_length=64)
     category: str | None = Field(default=None, max_length=16)
     subcategory: str | None = Field(default=None, max_length=32)

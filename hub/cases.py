@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from hub import lifecycle as lc
 from hub import store
 from hub.db import SWEEP_KEY, Database
+from citybot.places import index_keys
 from hub.duplicates import find_duplicate, normalise_address
 from hub.models import Case
 from hub.services import Services
@@ -83,6 +84,7 @@ class Filing:
     last_name: str | None = None
     phone: str | None = None
     email: str | None = None
+    needs_place: bool = False  # may be filed without a location, for triage (待补充地点): staff complete it
 
 
 @dataclass(frozen=True)
@@ -189,9 +191,12 @@ class Hub:
 
     def _original(self, f: Filing, sub, address_norm: str | None, now_db: dt.datetime, conn) -> str | None:
         """The open case this filing duplicates (same 小类, same place, within the window), if any."""
+        if f.needs_place:
+            return None  # no place, nothing to compare: staff see it in the triage list
         return find_duplicate(
             session=conn, service_code=sub.code, lat=f.lat, long=f.long, address_norm=address_norm,
-            since=now_db - dt.timedelta(hours=self.duplicate_window_hours), radius_m=self.duplicate_radius_m)
+            since=now_db - dt.timedelta(hours=self.duplicate_window_hours), radius_m=self.duplicate_radius_m,
+            address=f.address)
 
     def _draft(self, f: Filing, sub, case_id: str | None, address_norm: str | None, original: str | None,
                now: dt.datetime) -> tuple[SimpleNamespace, list[dict]]:
@@ -199,6 +204,7 @@ class Hub:
         now_db = to_db(now)
         case = SimpleNamespace(
             **vars(f), id=case_id, token=str(uuid.uuid4()), address_norm=address_norm, state=lc.RECEIVED,
+            **dict(zip(("place_road", "place_mark"), index_keys(f.address))),
             status_notes=lc.note(lc.RECEIVED), service_name=sub.name, group=sub.category, level=sub.level,
             priority="normal", agency_responsible=None, duplicate_of=None, requested_at=now_db,
             updated_at=now_db, dispatched_at=None, expected_at=None, resolved_at=None, closed_at=None,
@@ -207,10 +213,55 @@ class Hub:
         if original is not None:
             self._enter(case, lc.DUPLICATE, now, duplicate_of=original)
             updates.append(store.update_row(case, lc.DUPLICATE, case.status_notes, now_db))
+        elif f.needs_place:
+            case.status_notes = lc.note(lc.RECEIVED) + "，" + lc.NEEDS_PLACE_NOTE  # dispatched once staff set the place
         elif self.auto_dispatch:
             self._enter(case, lc.DISPATCHED, now, department=sub.department)
             updates.append(store.update_row(case, lc.DISPATCHED, case.status_notes, now_db))
         return case, updates
+
+    def set_place(self, case_id: str, principal: Principal, *, address: str | None = None, lat: float | None = None,
+                  long: float | None = None, actor: str = "", note: str = "", check=None) -> Case:
+        """Staff complete a case's place (the triage of a call filed without one, or a correction): address and/or
+        lat/long, one `place` update and an audit row. A case that was waiting for its place (received, 待补充地点)
+        then goes on as a new filing would: linked to an open case at the same place (duplicate), or dispatched."""
+        if not address and (lat is None or long is None):
+            raise CaseError("a place is required: address, or lat and long")
+
+        def apply(case: Case, now: dt.datetime, s) -> None:
+            waiting = case.needs_place and case.state == lc.RECEIVED
+            if address:
+                case.address, case.address_norm = address, normalise_address(address)
+            if lat is not None and long is not None:
+                case.lat, case.long = lat, long
+            case.place_road, case.place_mark = index_keys(case.address)
+            case.updated_at = to_db(now)
+            store.add_update(case, lc.PLACE_SET, lc.note(lc.PLACE_SET) + (f"：{note}" if note else ""), to_db(now),
+                             session=s)
+            if not waiting:
+                return
+            original = find_duplicate(
+                session=s, service_code=case.service_code, lat=case.lat, long=case.long,
+                address_norm=case.address_norm, address=case.address,
+                since=to_db(now) - dt.timedelta(hours=self.duplicate_window_hours), radius_m=self.duplicate_radius_m)
+            if original is not None and original != case.id:
+                self._enter(case, lc.DUPLICATE, now, duplicate_of=original)
+                store.add_update(case, lc.DUPLICATE, case.status_notes, to_db(now), session=s)
+            elif self.auto_dispatch:
+                self._enter(case, lc.DISPATCHED, now)
+                store.add_update(case, lc.DISPATCHED, case.status_notes, to_db(now), session=s)
+
+        return self._act(case_id, principal, "set_place", actor=actor, reason=note, check=check, apply=apply,
+                         detail={"address": address, "lat": lat, "long": long})
+
+    def needing_place(self) -> list[Case]:
+        """Cases filed without a place that are still waiting for one (the triage list), oldest first."""
+        from sqlmodel import select
+
+        with self.db.read() as s:
+            return list(s.exec(select(Case).where(
+                Case.address.is_(None), Case.address_id.is_(None), Case.lat.is_(None),
+                Case.state.in_(sorted(lc.ACTIVE_STATES))).order_by(Case.requested_at, Case.id)))
 
     # -- transitions ---------------------------------------------------------------------------------------------
     def _enter(self, case: Case, target: str, now: dt.datetime, *, note: str = "", department: str | None = None,

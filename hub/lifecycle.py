@@ -8,7 +8,7 @@ received (立案) -> dispatched (派遣) -> in_progress (处置中) -> resolved 
 from __future__ import annotations
 
 from hubapi.states import (ACTIVE_STATES, CANCELLED, CLOSED, CLOSED_STATES, COMMENT, DISPATCHED, DUPLICATE,  # noqa: F401
-                           ESCALATED, IN_PROGRESS, OPEN_STATES, OVERDUE, PRIORITIES, RATED, RECEIVED, RECLASSIFIED,
+                           ESCALATED, IN_PROGRESS, OPEN_STATES, OVERDUE, PLACE_SET, PRIORITIES, RATED, RECEIVED, RECLASSIFIED,
                            REFERRED, REOPENED, RESOLVED, STATES, TRANSITIONS, status_of)
 
 # The hub's standard phrase written to status_notes and the feed for each state (the staff note is kept apart).
@@ -25,7 +25,12 @@ NOTES = {
     REOPENED: "已重新处理",
 }
 
-EVENT_NOTES = {OVERDUE: "已超过处置时限", ESCALATED: "已升级督办", RECLASSIFIED: "已重新分类并改派至{department}"}
+EVENT_NOTES = {OVERDUE: "已超过处置时限", ESCALATED: "已升级督办", RECLASSIFIED: "已重新分类并改派至{department}",
+               PLACE_SET: "已补充地点"}
+# A case filed without a place (a hotline call whose place the NLU missed) is not a state of its own: it stays
+# received (立案), without any location (`needs_place`, hub.models), until staff set the place; then it is
+# dispatched (or linked) as a filing would be.
+NEEDS_PLACE_NOTE = "待补充地点"
 
 
 class IllegalTransition(Exception):

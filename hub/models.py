@@ -8,6 +8,12 @@ from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
+def needs_place(case) -> bool:
+    """A case (row, ORM object or draft) with no address, address_id or lat/long: filed for triage (待补充地点)."""
+    return (getattr(case, "address", None) is None and getattr(case, "address_id", None) is None
+            and getattr(case, "lat", None) is None)
+
+
 class CaseBase(SQLModel):
     service_code: str = Field(max_length=32)
     service_name: str = Field(max_length=64)
@@ -36,6 +42,8 @@ class Case(CaseBase, table=True):
         UniqueConstraint("channel", "external_id", name="uq_hub_case_channel_external_id"),
         Index("ix_hub_case_dup", "service_code", "requested_at"),
         Index("ix_hub_case_state_due", "state", "expected_at"),
+        Index("ix_hub_case_place_road", "service_code", "place_road"),
+        Index("ix_hub_case_place_mark", "service_code", "place_mark"),
     )
 
     id: str = Field(primary_key=True, max_length=14)  # YYYYMMDD + 6-digit sequence
@@ -57,6 +65,14 @@ class Case(CaseBase, table=True):
     result_media_urls: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     rating: int | None = None
     rating_comment: str | None = Field(default=None, max_length=1000)
+    # The address's road and landmark as citybot.places compares them: the duplicate rule's indexed candidates
+    place_road: str | None = Field(default=None, max_length=200)
+    place_mark: str | None = Field(default=None, max_length=200)
+
+    @property
+    def needs_place(self) -> bool:
+        """待补充地点: filed without any location (only allowed with needs_place=true), until staff set it."""
+        return needs_place(self)
 
 
 class CaseUpdate(SQLModel, table=True):

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from citybot.privacy import mask as _mask
 from citybot.privacy import mask_name
 from hub import lifecycle as lc
-from hub.models import AuditEntry, Case, CaseUpdate
+from hub.models import AuditEntry, Case, CaseUpdate, needs_place
 
 FORMATS = ("json", "xml")
 MEDIA_TYPES = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
@@ -100,6 +100,8 @@ def iso(t: dt.datetime | None, tz: ZoneInfo) -> str | None:
 def service_notice(case: Case, tz: ZoneInfo) -> str:
     if case.state == lc.DUPLICATE:
         return f"该问题已有市民反映（案件{case.duplicate_of}），已合并处理"
+    if needs_place(case):
+        return f"已受理，{lc.NEEDS_PLACE_NOTE}后派遣"
     if case.expected_at is not None and case.state in lc.ACTIVE_STATES:
         due = _aware(case.expected_at).astimezone(tz)
         return f"已派遣至{case.agency_responsible}，预计{due:%m月%d日%H:%M}前处置"
@@ -136,6 +138,7 @@ def request_dict(case: Case, *, tz: ZoneInfo, now_db: dt.datetime) -> dict:
         "rating": case.rating,
         "channel": case.channel,
         "external_id": case.external_id,
+        **_needs_place(case),
     }
 
 
@@ -150,7 +153,13 @@ def created_dict(case: Case, *, tz: ZoneInfo) -> dict:
         "expected_datetime": iso(case.expected_at, tz),
         "state": case.state,
         "update_id": getattr(case, "update_id", None),
+        **_needs_place(case),
     }
+
+
+def _needs_place(case) -> dict:
+    """Extension, present only on a case filed without a place that still waits for one (待补充地点)."""
+    return {"needs_place": True} if needs_place(case) else {}
 
 
 def update_dict(u: CaseUpdate, *, tz: ZoneInfo) -> dict:  # a CaseUpdate or a Core row of it

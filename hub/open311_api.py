@@ -130,7 +130,10 @@ def parse_filing(form: dict[str, str], hub: Hub) -> Filing:
         raise Open311Error(400, "lat and long must be given together")
     address = text(form, "address_string")
     address_id = text(form, "address_id")
-    if lat is None and not address and not address_id:
+    # Extension: needs_place=true files a report whose place is not known yet (a hotline call whose transcript
+    # names none) for staff to complete (待补充地点); without it a location is required, as the spec says.
+    needs_place = flag(form, "needs_place") and lat is None and not address and not address_id
+    if lat is None and not address and not address_id and not needs_place:
         raise Open311Error(400, "a location is required: lat and long, or address_string")
     description = (form.get("description") or "").strip()
     if len(description) > MAX_DESCRIPTION:
@@ -159,7 +162,7 @@ def parse_filing(form: dict[str, str], hub: Hub) -> Filing:
                   address_id=address_id, zipcode=text(form, "zipcode"), media_url=url(text(form, "media_url"), "media_url"),
                   attributes=attrs, account_id=text(form, "account_id"), device_id=text(form, "device_id"),
                   channel=channel, external_id=text(form, "external_id"), first_name=text(form, "first_name"),
-                  last_name=text(form, "last_name"), phone=phone, email=email)
+                  last_name=text(form, "last_name"), phone=phone, email=email, needs_place=needs_place)
 
 
 def parse_time(value: str | None, name: str, tz) -> dt.datetime | None:

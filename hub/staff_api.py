@@ -61,6 +61,13 @@ class ReasonBody(_Body):
     reason: str = Text
 
 
+class PlaceBody(_Body):
+    address: str | None = Field(default=None, max_length=1000)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    long: float | None = Field(default=None, ge=-180, le=180)
+    note: str = Text
+
+
 class MergeBody(_Body):
     into_id: str = Field(max_length=14)
     note: str = Text
@@ -266,3 +273,24 @@ async def find(request: Request, staff: Staff = Depends(current_staff)):
     cases = await run_in_threadpool(query)
     now_db = to_db(hub.now())
     return render([staff_case_dict(c, tz=tz, now_db=now_db) for c in cases], "json", "requests")
+
+
+@router.post("/requests/{case_id}/place")
+async def set_place(request: Request, case_id: str, body: PlaceBody, staff: Staff = Depends(current_staff)):
+    """Set or correct a case's place; a case waiting for one (待补充地点) is then dispatched or linked."""
+    if not body.address and (body.lat is None or body.long is None):
+        raise Open311Error(400, "a place is required: address, or lat and long")
+    case = await run_in_threadpool(_hub(request).set_place, case_id, _who(staff), address=body.address,
+                                   lat=body.lat, long=body.long, actor=body.actor, note=body.note,
+                                   check=_require(staff, "set_place"))
+    return _case(request, case)
+
+
+@router.get("/triage")
+async def triage(request: Request, staff: Staff = Depends(current_staff)):
+    """Cases filed without a place (待补充地点) that the caller may read, oldest first."""
+    hub = _hub(request)
+    cases = await run_in_threadpool(hub.needing_place)
+    now_db = to_db(hub.now())
+    visible = [c for c in cases if staff_may(staff, "read", case_level=c.level, case_department=c.agency_responsible)]
+    return render([staff_case_dict(c, tz=request.app.state.tz, now_db=now_db) for c in visible], "json", "requests")

@@ -117,6 +117,8 @@ class HubClient:
             data[f"attribute[{key}]"] = str(value)
         if dry_run:
             data["dry_run"] = "true"
+        if filing.needs_place:  # extension: filed without a place, for staff to complete (待补充地点)
+            data["needs_place"] = "true"
         status, body = await self._request("POST", "/open311/v2/requests.json", data=data, with_status=True)
         created = CreatedRequest.from_api(body[0] if isinstance(body, list) and body else {})
         # 201: a new case (citybot's hub answers 200 when an external_id re-filing returned an existing case).
@@ -245,6 +247,15 @@ class HubClient:
 
     async def overdue(self) -> list[StaffCase]:
         return [StaffCase.from_api(d) for d in await self._request("GET", "/staff/v1/overdue", headers=self._staff())]
+
+    async def triage(self) -> list[StaffCase]:
+        """Cases filed without a place (待补充地点), oldest first."""
+        return [StaffCase.from_api(d) for d in await self._request("GET", "/staff/v1/triage", headers=self._staff())]
+
+    async def set_place(self, service_request_id: str, *, address: str | None = None, lat: float | None = None,
+                        long: float | None = None, note: str = "", actor: str = "") -> StaffCase:
+        return await self._staff_act(service_request_id, "place",
+                                     {"address": address, "lat": lat, "long": long, "note": note, "actor": actor})
 
     async def sweep_overdue(self) -> list[str]:
         return (await self._staff_post("overdue/sweep", {}))["newly_overdue"]

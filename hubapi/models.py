@@ -82,6 +82,8 @@ class Filing:
     phone: str | None = None
     email: str | None = None
     attributes: Mapping[str, Any] = field(default_factory=dict)
+    # No place was found (a hotline call): file it anyway for staff to complete (待补充地点), never drop it.
+    needs_place: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "media_urls", tuple(self.media_urls or ()))
@@ -134,6 +136,7 @@ class ServiceRequest:
     rating: int | None = None
     channel: str | None = None
     external_id: str | None = None
+    needs_place: bool = False  # filed without any place; staff complete it (待补充地点)
     raw: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -148,7 +151,8 @@ class ServiceRequest:
             media_url=d.get("media_url"), state=d.get("state"), group=d.get("group"), overdue=_bool(d.get("overdue")),
             duplicate_of=d.get("duplicate_of"), level=d.get("level"), priority=d.get("priority"),
             result_media_urls=tuple(d.get("result_media_urls") or ()), rating=_int(d.get("rating")),
-            channel=d.get("channel"), external_id=d.get("external_id"), raw=dict(d))
+            channel=d.get("channel"), external_id=d.get("external_id"), needs_place=_bool(d.get("needs_place")),
+            raw=dict(d))
 
     @classmethod
     def from_api(cls, d: Mapping) -> ServiceRequest:
@@ -166,6 +170,7 @@ class CreatedRequest:
     expected_datetime: dt.datetime | None = None
     state: str | None = None
     dry_run: bool = False  # an answer to create_request(dry_run=True): nothing was created
+    needs_place: bool = False  # filed without a place, waiting for staff (待补充地点)
     # The feed position the filer has been told about: the last update of the case it follows (the new case,
     # or the open case it was linked to) when the hub answered. Later updates are news to the filer.
     update_id: int | None = None
@@ -183,7 +188,7 @@ class CreatedRequest:
     def from_api(cls, d: Mapping) -> CreatedRequest:
         return cls(d.get("service_request_id"), d.get("token"), d.get("service_notice"), d.get("account_id"),
                    d.get("duplicate_of"), d.get("agency_responsible"), _time(d.get("expected_datetime")), d.get("state"),
-                   d.get("dry_run") is True, _int(d.get("update_id")))
+                   d.get("dry_run") is True, _bool(d.get("needs_place")), _int(d.get("update_id")))
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ ROLES = ("operator", "supervisor", "admin")
 ROLE_LABELS = {"operator": "操作员", "supervisor": "督办员", "admin": "管理员"}
 # The least role each staff action needs.
 ACTION_ROLE = {
-    "read": "operator", "status": "operator", "resolve": "operator",
+    "read": "operator", "status": "operator", "resolve": "operator", "set_place": "operator",
     "dispatch": "supervisor", "close": "supervisor", "reclassify": "supervisor", "escalate": "supervisor",
     "merge": "supervisor", "reopen": "supervisor", "sweep": "supervisor", "cancel": "supervisor",
     "refer": "supervisor",
@@ -23,7 +23,7 @@ ACTION_ROLE = {
 ACTION_LABELS = {
     "read": "查看", "dispatch": "派遣", "status": "变更状态", "resolve": "处理反馈", "close": "结案",
     "reclassify": "重新分类", "escalate": "督办升级", "merge": "合并", "reopen": "重新处理", "sweep": "超期检查",
-    "cancel": "撤销", "refer": "转办", "file": "立案", "create": "立案", "rate": "评价", "comment": "补充信息",
+    "cancel": "撤销", "refer": "转办", "set_place": "补充地点", "file": "立案", "create": "立案", "rate": "评价", "comment": "补充信息",
 }
 
 __all__ = ["ACTION_LABELS", "ACTION_ROLE", "LEVELS", "ROLES", "ROLE_LABELS", "Staff", "staff_may"]

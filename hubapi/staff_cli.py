@@ -66,6 +66,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("id")
     c.add_argument("--reason", required=True)
     add("overdue", "cases past their time limit")
+    add("triage", "cases filed without a place (待补充地点), oldest first")
+    c = add("place", "set a case's place (completes a 待补充地点 case: then dispatched or linked)")
+    c.add_argument("id")
+    c.add_argument("--address", help="the place, e.g. 福田区福中三路88号门口")
+    c.add_argument("--lat", type=float)
+    c.add_argument("--long", type=float)
+    c.add_argument("--note", default="")
     c = add("stats", "counts by 大类 and state, on-time rate, median handling time")
     c.add_argument("--since", help="ISO date/time")
 
@@ -168,13 +175,24 @@ async def _overdue(hub, args):
     return await hub.overdue()
 
 
+async def _triage(hub, args):
+    return await hub.triage()
+
+
+async def _place(hub, args):
+    if not args.address and (args.lat is None or args.long is None):
+        raise UsageError("give --address, or --lat and --long")
+    return await hub.set_place(args.id, address=args.address, lat=args.lat, long=args.long, note=args.note,
+                               actor=args.actor)
+
+
 async def _stats(hub, args):
     return await hub.stats(args.since)
 
 
 ACTIONS = {"list": _list, "show": _show, "dispatch": _dispatch, "status": _status, "resolve": _resolve,
            "close": _close, "reclassify": _reclassify, "escalate": _escalate, "reopen": _reopen,
-           "overdue": _overdue, "stats": _stats}
+           "overdue": _overdue, "stats": _stats, "triage": _triage, "place": _place}
 
 
 # -- human-readable output ---------------------------------------------------------------------------------------
@@ -182,7 +200,7 @@ ACTIONS = {"list": _list, "show": _show, "dispatch": _dispatch, "status": _statu
 def _state(case: ServiceRequest) -> str:
     state = case.state or case.status or "?"
     text = f"{label(state)} ({state})" if state in STATES else state
-    return text + ("  ⚠超期" if case.overdue else "")
+    return text + ("  ⚠超期" if case.overdue else "") + ("  ⚠待补充地点" if case.needs_place else "")
 
 
 def _time(value) -> str:
@@ -256,5 +274,6 @@ HUMAN = {
     "list": _list_text, "show": _detail, "dispatch": _done("已派遣 dispatched"), "status": _done("状态已更新 updated"),
     "resolve": _done("已处理反馈 resolved"), "close": _done("已核查结案 closed"),
     "reclassify": _done("已重新分类 reclassified"), "escalate": _done("已升级 escalated"),
-    "reopen": _done("已重新处理 reopened"), "overdue": _list_text, "stats": _stats_text,
+    "reopen": _done("已重新处理 reopened"), "overdue": _list_text, "stats": _stats_text, "triage": _list_text,
+    "place": _done("已补充地点 place set"),
 }

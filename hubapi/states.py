@@ -24,7 +24,8 @@ TERMINAL_STATES = frozenset({CANCELLED, REFERRED, DUPLICATE})
 
 # Events in the updates feed that are not state changes.
 OVERDUE, COMMENT, ESCALATED, RECLASSIFIED = "overdue", "comment", "escalated", "reclassified"
-EVENTS = (OVERDUE, COMMENT, ESCALATED, RECLASSIFIED)
+PLACE_SET = "place_set"  # staff set or corrected the place of a case filed without one (待补充地点)
+EVENTS = (OVERDUE, COMMENT, ESCALATED, RECLASSIFIED, PLACE_SET)
 
 # state -> the states a case may move to from it (the hub enforces it; channels use it to explain before asking).
 # A re-dispatch (dispatched -> dispatched) re-assigns.
@@ -46,7 +47,9 @@ LABELS = {
     RECEIVED: "已受理", DISPATCHED: "已派遣", IN_PROGRESS: "处置中", RESOLVED: "已处理", CLOSED: "已结案",
     RATED: "已评价", CANCELLED: "已撤销", DUPLICATE: "已合并", REFERRED: "已转办", REOPENED: "重新处理中",
 }
-EVENT_LABELS = {**LABELS, OVERDUE: "超期", COMMENT: "补充信息", ESCALATED: "升级督办", RECLASSIFIED: "重新分类"}
+EVENT_LABELS = {**LABELS, OVERDUE: "超期", COMMENT: "补充信息", ESCALATED: "升级督办", RECLASSIFIED: "重新分类",
+                PLACE_SET: "补充地点"}
+NEEDS_PLACE_LABEL = "待补充地点"  # a case filed without any place, waiting for staff to set it
 
 PRIORITIES = ("normal", "high", "urgent")
 PRIORITY_LABELS = {"normal": "普通", "high": "高", "urgent": "紧急"}

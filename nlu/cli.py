@@ -3,7 +3,9 @@
 train     rasa train in .venv-rasa, only when the content hash of the NLU/dialogue inputs changed (--force)
 classify  JSONL {"id","text"} (file or stdin) -> JSONL {"id","category","subcategory","confidence",
           "alternatives","location"}; a malformed line gets {"id", "error"} and a message on stderr
-eval      accuracy, macro-F1, per-class P/R/F1 and the confusion matrix for JSONL {"text","label"} (--json)
+eval      accuracy, macro-F1, per-class P/R/F1 and the confusion matrix for JSONL {"text","label"} (--json);
+          小类 accuracy where records have "subcategory" (or from --subtypes, joined by id); place scores with
+          --places (records {"id","spans","main","none"}, the scoring rule of the evaluation README)
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ MODEL_NAME = "citybot"
 HASHED = (
     "data/nlu", "data/rules", "data/stories", "domain", "nlu/config.yml", "data/categories.yml",
     "nlu/components", "nlu/text.py", "nlu/location.py", "nlu/category_model.py", "nlu/dictgen.py", "nlu/dict",
-    "nlu/gazetteer", "citybot/catalogue.py", "requirements/rasa.lock",
+    "nlu/gazetteer", "citybot/catalogue.py", "citybot/places.py", "requirements/rasa.lock",
 )
 
 
@@ -41,6 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("file")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--model", help="model archive (default models/citybot.tar.gz)")
+    p.add_argument("--subtypes", metavar="FILE", help="JSONL {id, subcategory}: gold 小类 joined to FILE by id")
+    p.add_argument("--places", metavar="FILE", help="JSONL {id, spans, main, none}: gold places joined by id")
     p.set_defaults(func=_eval)
 
 
@@ -191,7 +195,7 @@ def _classify(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from citybot import catalogue
     from nlu.client import NLUError
-    from nlu.metrics import evaluate, render
+    from nlu.metrics import evaluate, place_scores, render, render_extra, subcategory_accuracy
 
     try:
         lines = Path(args.file).read_text(encoding="utf-8", errors="replace").splitlines()
@@ -213,5 +217,32 @@ def _eval(args: argparse.Namespace) -> int:
         return 1
     report = evaluate([r["label"] for r in good], [a["category"]["category"] for a in answers],
                       catalogue.load().labels)
-    print(json.dumps(report, ensure_ascii=False) if args.json else render(report))
+    try:
+        subtypes = _by_id(args.subtypes) if args.subtypes else {}
+        gold_places = _by_id(args.places) if args.places else {}
+    except (OSError, ValueError) as exc:
+        print(f"citybot eval: {exc}", file=sys.stderr)
+        return 2
+    for record in good:
+        if "subcategory" not in record and str(record.get("id")) in subtypes:
+            record["subcategory"] = subtypes[str(record.get("id"))].get("subcategory")
+    with_sub = [(r, a) for r, a in zip(good, answers) if isinstance(r.get("subcategory"), str)]
+    if with_sub:
+        report["subcategory"] = subcategory_accuracy([r["subcategory"] for r, _ in with_sub],
+                                                     [a["category"]["subcategory"] for _, a in with_sub])
+    if args.places:
+        pairs = [(gold_places[str(r.get("id"))], a) for r, a in zip(good, answers) if str(r.get("id")) in gold_places]
+        report["places"] = place_scores([g for g, _ in pairs],
+                                        [(a.get("location") or {}).get("text") for _, a in pairs])
+    print(json.dumps(report, ensure_ascii=False) if args.json else render(report) + render_extra(report))
     return 0
+
+
+def _by_id(path: str) -> dict[str, dict]:
+    """A JSONL file of records with an "id", keyed by it (as a string)."""
+    out = {}
+    for n, record, error in read_jsonl(Path(path).read_text(encoding="utf-8").splitlines(), ()):
+        if error or "id" not in record:
+            raise ValueError(f"{path}: line {n}: {error or 'no id'}")
+        out[str(record["id"])] = record
+    return out

@@ -41,3 +41,65 @@ def render(report: dict) -> str:
     for g in labels:
         lines.append(f"{g:<8}  " + "".join(f"{report['confusion'][g][p]:>10}" for p in labels))
     return "\n".join(lines)
+
+
+# -- 小类 and places ----------------------------------------------------------------------------------------------
+def subcategory_accuracy(gold: list[str], predicted: list[str | None]) -> dict:
+    """Share of records whose predicted 小类 (by name) equals the gold one, and the most frequent confusions."""
+    from collections import Counter
+
+    n = len(gold)
+    right = sum(g == p for g, p in zip(gold, predicted))
+    confusions = Counter((g, p or "其他") for g, p in zip(gold, predicted) if g != p)
+    return {"n": n, "accuracy": round(right / n, 4) if n else 0.0,
+            "confusions": [{"gold": g, "predicted": p, "count": c} for (g, p), c in confusions.most_common(10)]}
+
+
+_PLACE_PUNCT = set(" ，,。、；;：:！!？?（）()“”\"'·-—")
+
+
+def _place_chars(text: str) -> str:
+    return "".join(c for c in text if c not in _PLACE_PUNCT)
+
+
+def place_f1(predicted: str, span: str) -> float:
+    """Character-bag F1 between a predicted place text and a gold span (the eval README's rule)."""
+    from collections import Counter
+
+    p, g = Counter(_place_chars(predicted or "")), Counter(_place_chars(span or ""))
+    overlap = sum(min(count, g[c]) for c, count in p.items())
+    if not overlap:
+        return 0.0
+    precision, recall = overlap / sum(p.values()), overlap / sum(g.values())
+    return 2 * precision * recall / (precision + recall)
+
+
+def place_scores(gold: list[dict], predicted: list[str | None], threshold: float = 0.6) -> dict:
+    """gold: {"spans": [...], "none": bool} per record; predicted: the place text found (None when none).
+    right = best F1 >= threshold; right, found and mean best F1 are over the records that name a place."""
+    named = [(g, p) for g, p in zip(gold, predicted) if not g.get("none") and g.get("spans")]
+    n = len(named)
+    best = [max((place_f1(p or "", s) for s in g["spans"]), default=0.0) for g, p in named]
+    none_records = [p for g, p in zip(gold, predicted) if g.get("none")]
+    return {
+        "n": n,
+        "right": round(sum(b >= threshold for b in best) / n, 4) if n else 0.0,
+        "found": round(sum(bool(p) for _, p in named) / n, 4) if n else 0.0,
+        "mean_f1": round(sum(best) / n, 4) if n else 0.0,
+        "none_records": len(none_records),
+        "place_on_none": sum(bool(p) for p in none_records),
+    }
+
+
+def render_extra(report: dict) -> str:
+    lines = []
+    sub = report.get("subcategory")
+    if sub:
+        lines += ["", f"小类 accuracy {sub['accuracy']:.4f} over {sub['n']} records"]
+        lines += [f"  {c['gold']} -> {c['predicted']}: {c['count']}" for c in sub["confusions"]]
+    places = report.get("places")
+    if places:
+        lines += ["", f"places over {places['n']} records that name one: right {places['right']:.4f}   "
+                      f"found {places['found']:.4f}   mean F1 {places['mean_f1']:.4f}"
+                      f"   (a place given for {places['place_on_none']} of {places['none_records']} that name none)"]
+    return "\n".join(lines)

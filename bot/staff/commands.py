@@ -40,7 +40,7 @@ MAX_ALBUM = 10  # photos in one Telegram media group
 # Commands a non-staff user is politely refused (without learning what they do). /help, /start and /cancel
 # are not here: they belong to the citizen dialogue when the sender is not staff.
 STAFF_COMMANDS = ("overdue", "case", "escalate", "assign", "reclassify", "status", "resolve", "close", "merge",
-                  "reopen", "find", "stats", "done")
+                  "reopen", "find", "stats", "done", "triage", "place")
 CALLBACK_PREFIX = "staff:"
 PAGE_SIZE = 5
 FIND_LIMIT = 10
@@ -60,6 +60,8 @@ HELP = """工作人员命令（案件编号为14位数字）：
 /close <编号> [说明] — 核查结案
 /merge <编号> <并入编号> — 作为重复案件并入另一案件
 /reopen <编号> [原因] — 重新处理
+/triage — 待补充地点的案件（热线来电未说清地点），最早的在前
+/place <编号> <地址> — 补充或更正地点；待补充地点的案件随后派遣（或并入同一地点的案件）
 /help — 本帮助"""
 STATS_HELP = "/stats [today|week|month] — 统计：分类数量、按时办结率、超期数、处理时长中位数（附图表）"
 
@@ -75,6 +77,7 @@ USAGE = {
     "reopen": "/reopen <案件编号> [原因]",
     "find": "/find <关键词或地址>，例如 /find 人民路",
     "overdue": "/overdue [页码]",
+    "place": "/place <案件编号> <地址>，例如 /place 20260302000001 福田区福中三路88号门口",
 }
 
 # /status: the states staff may set, by English name or Chinese name.
@@ -293,6 +296,37 @@ async def cmd_overdue(message: Message, command: CommandObject, staff: StaffMemb
     await _reply(message, text, markup)
 
 
+async def cmd_triage(message: Message, command: CommandObject, staff: StaffMember, hub: HubClient,
+                     settings=None) -> None:
+    try:
+        cases = [c for c in await hub.triage() if may(staff, "read", c)]
+    except HubError as exc:
+        raise StaffError(hub_error_text(exc)) from None
+    if not cases:
+        await _reply(message, "✅ 目前没有待补充地点的案件。")
+        return
+    tz, catalogue = _tz(settings), _catalogue(settings)
+    lines = [f"📍 待补充地点 共{len(cases)}件（最早的在前），用 /place <编号> <地址> 补充："]
+    lines += [f"{i}. {views.case_summary(c, tz, catalogue)}" for i, c in enumerate(cases[:FIND_LIMIT], 1)]
+    await _reply(message, "\n".join(lines))
+
+
+async def cmd_place(message: Message, command: CommandObject, staff: StaffMember, hub: HubClient) -> None:
+    raw_id, address = split_args(command, 2)
+    case_id = parse_case_id(raw_id, USAGE["place"])
+    if not address:
+        raise StaffError(f"请写上地址。用法：{USAGE['place']}")
+    await case_for(hub, case_id, staff, "set_place")
+    out = await call_hub(hub.set_place(case_id, address=address, actor=staff.actor), case_id)
+    if out.state == lc.DUPLICATE:
+        after = f"该地点已有同类案件，已并入案件 {out.duplicate_of}。"
+    elif out.state == lc.DISPATCHED:
+        after = f"已派遣至{out.agency_responsible or '责任部门'}。"
+    else:
+        after = ""
+    await _reply(message, f"📍 案件 {case_id} 地点已更新：{address}。{after}")
+
+
 async def cmd_case(message: Message, command: CommandObject, staff: StaffMember, hub: HubClient,
                    settings=None) -> None:
     case_id = parse_case_id(command.args, USAGE["case"])
@@ -473,7 +507,8 @@ def make_router() -> Router:
     m(cmd_help, _cmd("help"))
     for name, fn in (("overdue", cmd_overdue), ("case", cmd_case), ("find", cmd_find), ("escalate", cmd_escalate),
                      ("assign", cmd_assign), ("reclassify", cmd_reclassify), ("status", cmd_status),
-                     ("close", cmd_close), ("merge", cmd_merge), ("reopen", cmd_reopen)):
+                     ("close", cmd_close), ("merge", cmd_merge), ("reopen", cmd_reopen), ("triage", cmd_triage),
+                     ("place", cmd_place)):
         m(_guarded(fn), _cmd(name))
     router.callback_query.register(on_callback, F.data.startswith(CALLBACK_PREFIX))
     return router

@@ -66,7 +66,7 @@ def staff_line(staff) -> str:
 
 def case_summary(case: ServiceRequest, tz: ZoneInfo, catalogue: Catalogue | None) -> str:
     """One or two lines for lists (/overdue, /find)."""
-    flag = " ⚠️超期" if case.overdue else ""
+    flag = (" ⚠️超期" if case.overdue else "") + (" 📍待补充地点" if case.needs_place else "")
     where = mask(case.address or "") or _coords(case) or "（无地址）"
     return (f"{case.service_request_id} {subcategory_label(case, catalogue)} · {state_name(case.state)}{flag}\n"
             f"   {case.agency_responsible or '未派遣'} · {case.level or '—'}级 · "
@@ -124,7 +124,8 @@ def render_case(case: ServiceRequest, tz: ZoneInfo, catalogue: Catalogue | None)
     lines = [
         f"📋 案件 {case.service_request_id}",
         f"小类：{subcategory_label(case, catalogue)}",
-        f"状态：{state_name(case.state)}{' ⚠️已超期' if case.overdue else ''}",
+        f"状态：{state_name(case.state)}{' ⚠️已超期' if case.overdue else ''}"
+        f"{' 📍待补充地点（/place 编号 地址）' if case.needs_place else ''}",
         f"责任部门：{case.agency_responsible or '未派遣'} · {case.level or '—'}级 · "
         f"优先级{PRIORITY_LABELS.get(case.priority or '', case.priority or '—')}",
         f"立案：{when(case.requested_datetime, tz)}　应处置：{when(case.expected_datetime, tz)}",

@@ -1,7 +1,7 @@
 """LocationExtractor: a Rasa entity extractor around nlu.location (spaCy blank zh + jieba + gazetteer).
 
-Adds one `location` entity per place span (value = the span text; extra keys city/district/road/cross_road/
-number/landmark/position/subdistrict) and the message output property `location` (the most complete place,
+Adds one `location` entity per place span, the main place first (value = the span text; extra keys city/district/
+road/cross_road/number/landmark/position/subdistrict) and the message output property `location` (the main place,
 or None).
 """
 
@@ -14,6 +14,7 @@ from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.extractors.extractor import EntityExtractorMixin
+from rasa.nlu.constants import TOKENS_NAMES
 from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
@@ -49,7 +50,9 @@ class LocationExtractor(GraphComponent, EntityExtractorMixin):
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
             text = message.get(TEXT) or ""
-            found = self.extractor.extract(text)
+            # the pipeline's JiebaTokenizer has segmented the text with the same dictionary: reuse its tokens
+            tokens = message.get(TOKENS_NAMES[TEXT])
+            found = self.extractor.extract(text, [(t.text, t.start) for t in tokens] if tokens else None)
             entities = []
             for place in found:
                 entity = {
@@ -64,9 +67,6 @@ class LocationExtractor(GraphComponent, EntityExtractorMixin):
             if entities:
                 entities = self.add_extractor_name(entities)
                 message.set(ENTITIES, message.get(ENTITIES, []) + entities, add_to_output=True)
-            best = None
-            if found:
-                best = max(found, key=loc._score)
-                best = {k: v for k, v in best.items() if k not in ("start", "end")}
+            best = {k: v for k, v in found[0].items() if k not in ("start", "end")} if found else None
             message.set(LOCATION, best, add_to_output=True)
         return messages

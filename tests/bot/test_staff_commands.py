@@ -277,6 +277,21 @@ async def test_close_merge_reopen(tg, hub, staffbot):
     assert "不能重新处理" not in await ask(tg, ADMIN, f"/reopen {b} 合并错了")
 
 
+async def test_triage_lists_calls_without_a_place_and_place_completes_them(tg, hub, staffbot):
+    created = await hub.create_request(Filing("SZSS-01", "井盖没了", channel="hotline", external_id="t-1",
+                                              needs_place=True))
+    case_id = created.service_request_id
+    assert created.state == "received"
+    reply = await ask(tg, ADMIN, "/triage")
+    assert case_id in reply and "待补充地点" in reply and "1件" in reply
+    assert "用法" in await ask(tg, ADMIN, f"/place {case_id}")
+    reply = await ask(tg, ADMIN, f"/place {case_id} 福田区福中三路88号门口")
+    assert "地点已更新" in reply and "已派遣" in reply
+    case = await hub.case_detail(case_id)
+    assert case["address"] == "福田区福中三路88号门口" and case["state"] == "dispatched" and not case.get("needs_place")
+    assert "没有待补充地点" in await ask(tg, ADMIN, "/triage")
+
+
 # -- permissions -------------------------------------------------------------------------------------------------
 async def test_wrong_department_level_or_role_is_refused_with_the_reason(tg, hub, staffbot):
     case = await file_case(hub)  # 街道, 区环境卫生管理所

@@ -153,13 +153,20 @@ async def test_bad_lines_are_quarantined_with_file_line_and_reason(hub_server, t
     assert list(hotline_cases(hub_server)) == ["HK12345-20240603-0001"]  # the one good line among them
 
 
-async def test_call_without_a_place_is_quarantined_not_filed(hub_server, tmp_path):
+async def test_call_without_a_place_is_filed_for_triage_not_quarantined(hub_server, tmp_path):
     path = tmp_path / "noplace.jsonl"
     path.write_text(json.dumps({"call_id": "NP-1", "started_at": "2024-06-01T08:00:00",
                                 "text": "市民：我家门口垃圾堆了好几天没人清"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    out = io.StringIO()
+    dry = await ingest([path], hub_server.url, tmp_path, dry_run=True, out=out)
+    assert dry.counts["triaged"] == 1 and json.loads(out.getvalue().splitlines()[0])["action"] == "triage"
     report = await ingest([path], hub_server.url, tmp_path)
-    assert report.counts["quarantined"] == 1 and hotline_cases(hub_server) == {}
-    assert _quarantined(tmp_path)[0]["reason"] == "no location found in the transcript"
+    assert report.counts["triaged"] == 1 and report.counts["quarantined"] == 0
+    assert not (tmp_path / "quarantine.jsonl").exists()
+    case = hotline_cases(hub_server)["NP-1"]  # at the hub, waiting for staff to set the place (待补充地点)
+    assert case["state"] == "received" and case["address"] is None and case["lat"] is None
+    again = await ingest([path], hub_server.url, tmp_path)
+    assert again.counts["skipped"] == 1 and len(hotline_cases(hub_server)) == 1
 
 
 async def test_location_read_back_by_the_agent_is_used(hub_server, tmp_path):
@@ -186,7 +193,7 @@ async def test_dry_run_files_nothing_and_says_what_it_would_do(hub_server, tmp_p
     assert by_id["HK12345-20240601-0001"]["location"]["road"] == "金盘路"
     assert by_id["HK12345-20240601-0004"]["action"] == "refer"
     assert [x["action"] for x in lines].count("quarantine") == 8
-    assert {x["action"] for x in lines} <= {"file", "link", "refer", "quarantine"}
+    assert {x["action"] for x in lines} <= {"file", "link", "triage", "refer", "quarantine"}
     assert report.counts["filed"] == [x["action"] for x in lines].count("file")
     assert hub_server.cases() == [] and not (tmp_path / "quarantine.jsonl").exists()
     assert not (tmp_path / "citybot.db").exists()

@@ -70,6 +70,16 @@ def test_hotline_style_record(nlu):
     assert answer["location"]["district"] == "美兰区"
 
 
+def test_whole_places_through_the_pipeline(nlu):
+    answer = nlu.parse("罗湖区宝安南路翠竹小学门口和对面的好又多超市旁边有人摆摊，红荔路那边也有")
+    assert answer["location"]["text"] == "罗湖区宝安南路翠竹小学门口和对面的好又多超市旁边"
+    assert answer["location"]["road"] == "宝安南路" and answer["location"]["landmark"] == "翠竹小学"
+    places = [e["value"] for e in answer["entities"] if e["entity"] == "location"]
+    assert places == [answer["location"]["text"], "红荔路那边"]  # every place, the main one first
+    assert nlu.parse("泥岗那边晚上有人烧垃圾")["location"]["text"] == "泥岗那边"  # no road suffix
+    assert "location" not in nlu.parse("请问路灯坏了找谁") or nlu.parse("请问路灯坏了找谁")["location"] is None
+
+
 def test_dialogue_intents_and_regex_entities(nlu):
     assert nlu.parse("你好")["intent"]["name"] == "greet"
     answer = nlu.parse("帮我查一下20261124000123的进度")
