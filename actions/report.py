@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from zoneinfo import ZoneInfo
@@ -51,13 +52,13 @@ def filing(*, code: str, description: str, address: str | None, lat, long, photo
                   **{k: contact[k] for k in ("first_name", "last_name", "phone") if contact.get(k)})
 
 
-async def geocoded(filing: dict, geocoder) -> dict:
+async def geocoded(filing: Filing, geocoder) -> Filing:
     """The filing with lat/long when it has an address but no coordinates and the geocoder resolves the place, so
     that the hub's radius duplicate rule applies to it (citybot.geocoder; None = off)."""
-    if geocoder is None or not filing.get("address") or filing.get("lat") is not None:
+    if geocoder is None or not filing.address or filing.lat is not None:
         return filing
-    point = await geocoder.locate(filing["address"])
-    return {**filing, "lat": point.lat, "long": point.long} if point is not None else filing
+    point = await geocoder.locate(filing.address)
+    return dataclasses.replace(filing, lat=point.lat, long=point.long) if point is not None else filing
 
 
 def when(t: dt.datetime | None, tz: ZoneInfo) -> str:

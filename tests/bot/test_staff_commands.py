@@ -288,7 +288,7 @@ async def test_triage_lists_calls_without_a_place_and_place_completes_them(tg, h
     reply = await ask(tg, ADMIN, f"/place {case_id} 福田区福中三路88号门口")
     assert "地点已更新" in reply and "已派遣" in reply
     case = await hub.case_detail(case_id)
-    assert case["address"] == "福田区福中三路88号门口" and case["state"] == "dispatched" and not case.get("needs_place")
+    assert case.address == "福田区福中三路88号门口" and case.state == "dispatched" and not case.needs_place
     assert "没有待补充地点" in await ask(tg, ADMIN, "/triage")
 
 

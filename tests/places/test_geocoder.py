@@ -3,6 +3,7 @@ API adapter against a fake HTTP server on loopback; and the hotline filing getti
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -120,6 +121,7 @@ async def test_chat_filing_gets_coordinates(address_file):
     filing = report.filing(code="SZSS-01", description="井盖没了", address="福田区福中三路88号门口", lat=None,
                            long=None, photos=[], account_id="tg:1", channel="chat", external_id="x")
     located = await report.geocoded(filing, g)
-    assert (located["lat"], located["long"]) == (22.5401, 114.0502)
-    assert await report.geocoded({**filing, "address": "某个地方"}, g) == {**filing, "address": "某个地方"}
+    assert (located.lat, located.long) == (22.5401, 114.0502)
+    elsewhere = dataclasses.replace(filing, address="某个地方")
+    assert await report.geocoded(elsewhere, g) == elsewhere
     assert await report.geocoded(filing, None) == filing
