@@ -18,6 +18,7 @@ from types import SimpleNamespace
 
 from hub import lifecycle as lc
 from hub import store
+from hub.limits import ADDRESS_NORM, AUDIT_REASON, STATUS_NOTES, UPDATE_TEXT, fit
 from hub.db import Database
 from hub.duplicates import find_duplicate, normalise_address
 from hub.models import Case
@@ -53,12 +54,18 @@ def to_db(t: dt.datetime) -> dt.datetime:
     return t.astimezone(UTC)
 
 
-_CASE_ID = re.compile(r"^\d{14}$")
+_CASE_ID = re.compile(r"^[0-9]{14}$")
+
+
+def address_key(address: str | None) -> str | None:
+    """The duplicate rule's normalised address, cut to its column (normalisation may lengthen a text)."""
+    norm = normalise_address(address)
+    return norm[:ADDRESS_NORM] if norm else None
 
 
 def check_id(case_id: str) -> None:
     """A case number is 14 digits; anything else cannot exist (and never reaches the database)."""
-    if not _CASE_ID.match(case_id or ""):
+    if not _CASE_ID.fullmatch(case_id or ""):
         raise NotFound(f"service_request_id {case_id[:32]} not found")
 
 
@@ -81,6 +88,7 @@ class Filing:
     last_name: str | None = None
     phone: str | None = None
     email: str | None = None
+    client: str | None = None  # the api client filing it (hub/auth.py)
 
 
 @dataclass(frozen=True)
@@ -120,7 +128,7 @@ class Hub:
         sub = self._service(f)
         now = self.now()
         now_db = to_db(now)
-        address_norm = normalise_address(f.address)
+        address_norm = address_key(f.address)
         with self.db.write_conn() as conn:
             if f.external_id:
                 existing = store.case_row_by_external_id(f.channel, f.external_id, session=conn)
@@ -149,7 +157,7 @@ class Hub:
         same duplicate rule; a read, so it takes no write lock."""
         sub = self._service(f)
         now = self.now()
-        address_norm = normalise_address(f.address)
+        address_norm = address_key(f.address)
         with self.db.engine.connect() as conn:
             if f.external_id:
                 existing = store.case_row_by_external_id(f.channel, f.external_id, session=conn)
@@ -220,7 +228,7 @@ class Hub:
             case.overdue_marked_at = None
         case.state = target
         base = lc.note(target, department=case.agency_responsible or "", duplicate_of=duplicate_of or "")
-        case.status_notes = f"{base}：{note}" if note else base
+        case.status_notes = fit(f"{base}：{note}" if note else base, STATUS_NOTES)
         case.updated_at = now_db
 
     def _act(self, case_id: str, principal: Principal, action: str, *, actor: str = "", reason: str = "",
@@ -239,7 +247,7 @@ class Hub:
             except lc.IllegalTransition as exc:
                 raise Conflict(f"{action} not allowed: case {case_id} is {exc.current}") from None
             store.add_audit(case.id, to_db(now), session=s, principal=principal.name, action=action, actor=actor,
-                            reason=reason, detail=detail)
+                            reason=fit(reason, AUDIT_REASON), detail=detail)
             return case
 
     def _transition_apply(self, target: str, *, note: str = "", event: str | None = None, redispatch: bool = False,
@@ -274,7 +282,8 @@ class Hub:
             case.service_code, case.service_name, case.group, case.level = sub.code, sub.name, sub.category, sub.level
             case.agency_responsible = None
             self._enter(case, lc.DISPATCHED, now, department=sub.department)
-            case.status_notes = lc.note(lc.RECLASSIFIED, department=sub.department) + (f"：{note}" if note else "")
+            case.status_notes = fit(lc.note(lc.RECLASSIFIED, department=sub.department) + (f"：{note}" if note else ""),
+                                    STATUS_NOTES)
             store.add_update(case, lc.RECLASSIFIED, case.status_notes, to_db(now), session=s, note=note)
             detail["from"] = old
 
@@ -304,7 +313,8 @@ class Hub:
         case.level = LEVELS[min(level_i + 1, len(LEVELS) - 1)]
         case.priority = lc.PRIORITIES[min(prio_i + 1, len(lc.PRIORITIES) - 1)]
         case.updated_at = to_db(now)
-        notes = lc.note(lc.ESCALATED) + f"（{case.level}级，{case.priority}）" + (f"：{reason}" if reason else "")
+        notes = fit(lc.note(lc.ESCALATED) + f"（{case.level}级，{case.priority}）" + (f"：{reason}" if reason else ""),
+                    STATUS_NOTES)
         case.status_notes = notes
         store.add_update(case, lc.ESCALATED, notes, to_db(now), session=s, note=reason)
 
@@ -333,7 +343,8 @@ class Hub:
                 check=None) -> Case:
         def apply(case: Case, now: dt.datetime, s) -> None:
             case.updated_at = to_db(now)
-            store.add_update(case, lc.COMMENT, text, to_db(now), session=s, media_url=media_url, note=text)
+            store.add_update(case, lc.COMMENT, fit(text, UPDATE_TEXT), to_db(now), session=s, media_url=media_url,
+                             note=text)
 
         return self._act(case_id, principal, "comment", reason=text, check=check, apply=apply,
                          detail={"media_url": media_url} if media_url else None)
