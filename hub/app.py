@@ -26,7 +26,7 @@ from hub.auth import Credentials
 from hub.cases import CaseError, Hub
 from hub.db import Database
 from hub.open311 import Open311Error, error_response, fmt_of, render
-from hub.open311_api import content_length, limit_address, limit_client, router as open311_router
+from hub.open311_api import bounded, content_length, limit_address, limit_client, router as open311_router
 from hub.ratelimit import RateLimiter
 from hub.services import Services
 from hub.staff_api import router as staff_router
@@ -191,10 +191,12 @@ def _media_routes(app: FastAPI, settings: Settings) -> None:
         if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
             raise media.MediaError(400, "send the photo as multipart/form-data, field 'file'")
         try:
-            items = await MultiPartParser(request.headers, _bounded(request, max_body), max_files=1, max_fields=10,
-                                          max_part_size=64 * 1024).parse()
+            items = await MultiPartParser(request.headers, bounded(request, max_body, _too_large), max_files=1,
+                                          max_fields=10, max_part_size=64 * 1024).parse()
         except MultiPartException as exc:
-            raise media.MediaError(400, f"unreadable multipart body: {exc}") from None
+            raise media.MediaError(400, f"unreadable multipart body: {exc.message}") from None
+        except ValueError as exc:  # undecodable part headers
+            raise media.MediaError(400, f"unreadable multipart body: {type(exc).__name__}") from None
         try:
             upload_file = items.get("file")
             if upload_file is None or isinstance(upload_file, str):
@@ -240,12 +242,5 @@ def _uploader(request: Request) -> str:
     return f"key:{client}"
 
 
-async def _bounded(request: Request, limit: int):
-    """The request body, refused with 413 as soon as it passes `limit` bytes (also without a Content-Length)."""
-    seen = 0
-    async for chunk in request.stream():
-        seen += len(chunk)
-        if seen > limit:
-            raise media.MediaError(413, f"request body larger than {limit} bytes")
-        if chunk:
-            yield chunk
+def _too_large(description: str) -> media.MediaError:
+    return media.MediaError(413, description)

@@ -14,11 +14,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from collections.abc import Callable
 from typing import Literal
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.responses import Response
 
 from citybot.numbers import parse_int as _parse_int
@@ -61,31 +63,45 @@ def content_length(request: Request) -> int | None:
         raise Open311Error(400, str(exc)) from None
 
 
+async def bounded(request: Request, limit: int, too_large: Callable[[str], Exception]):
+    """The request body as it arrives, refused (`too_large`, a 413) as soon as it passes `limit` bytes — also a
+    chunked body without a Content-Length."""
+    seen = 0
+    async for chunk in request.stream():
+        seen += len(chunk)
+        if seen > limit:
+            raise too_large(f"request body larger than {limit} bytes")
+        if chunk:
+            yield chunk
+
+
+def _too_large(description: str) -> Open311Error:
+    return Open311Error(413, description)
+
+
 async def read_form(request: Request) -> dict[str, str]:
     """The form body as str -> str (the last value wins); 413 when too large, 400 when unparsable."""
     length = content_length(request)
     if length is not None and length > MAX_BODY:
         raise Open311Error(413, f"request body larger than {MAX_BODY} bytes")
-    ctype = request.headers.get("content-type", "")
-    if ctype.startswith("application/json"):
-        raise Open311Error(400, "send the body form-encoded (application/x-www-form-urlencoded)")
+    ctype = request.headers.get("content-type", "").lower()
     if ctype.startswith("application/x-www-form-urlencoded"):  # the common case: parse it directly (fast path)
-        chunks, size = [], 0
-        async for chunk in request.stream():  # bounded even without a Content-Length (chunked bodies)
-            size += len(chunk)
-            if size > MAX_BODY:
-                raise Open311Error(413, f"request body larger than {MAX_BODY} bytes")
-            chunks.append(chunk)
-        body = b"".join(chunks)
+        body = b"".join([chunk async for chunk in bounded(request, MAX_BODY, _too_large)])
         try:
             items = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=200)
         except (UnicodeDecodeError, ValueError) as exc:
             raise Open311Error(400, f"unreadable form body: {exc}") from None
-    else:
+    elif ctype.startswith("multipart/form-data"):
         try:
-            items = (await request.form(max_files=0, max_fields=200, max_part_size=MAX_BODY)).multi_items()
-        except Exception as exc:  # malformed multipart, too many fields, a file part
-            raise Open311Error(400, f"unreadable form body: {exc}") from None
+            form = await MultiPartParser(request.headers, bounded(request, MAX_BODY, _too_large), max_files=0,
+                                         max_fields=200, max_part_size=MAX_BODY).parse()
+        except MultiPartException as exc:  # malformed multipart, too many fields, a file part
+            raise Open311Error(400, f"unreadable form body: {exc.message}") from None
+        except ValueError as exc:  # undecodable part headers
+            raise Open311Error(400, f"unreadable form body: {type(exc).__name__}") from None
+        items = form.multi_items()
+    else:
+        raise Open311Error(400, "send the body form-encoded (application/x-www-form-urlencoded)")
     out: dict[str, str] = {}
     for key, value in items:
         if not isinstance(value, str):

@@ -307,7 +307,7 @@ async def detail(request: Request, case_id: str, caller: Caller = Depends(curren
     return render(out, "json", "request")
 
 
-@router.get("/overdue", responses=S.answers(list[S.StaffCaseOut], 401, xml=False))
+@router.get("/overdue", responses=S.answers(list[S.StaffCaseOut], 401, 403, xml=False))
 async def overdue(request: Request, caller: Caller = Depends(current_caller)):
     hub = _hub(request)
     cases = await run_in_threadpool(hub.overdue)
@@ -323,7 +323,7 @@ async def sweep(request: Request, caller: Caller = Depends(current_caller)):
     return render(result, "json", "sweep")
 
 
-@router.get("/stats", responses=S.answers(S.StatsOut, 400, 401, xml=False))
+@router.get("/stats", responses=S.answers(S.StatsOut, 400, 401, 403, xml=False))
 async def stats(request: Request, caller: Caller = Depends(current_caller),
                 since: str | None = Query(None, description="ISO 8601: cases filed since then (default: all)"),
                 level: str | None = Query(None, description="narrow to cases at or below this level"),
@@ -347,7 +347,7 @@ async def stats(request: Request, caller: Caller = Depends(current_caller),
     return render(data, "json", "stats")
 
 
-@router.get("/requests", responses=S.answers(list[S.StaffCaseOut], 400, 401, xml=False))
+@router.get("/requests", responses=S.answers(list[S.StaffCaseOut], 400, 401, 403, xml=False))
 async def find(request: Request, caller: Caller = Depends(current_caller),
                q: str | None = Query(None, description="1-200 characters of the description or the address"),
                limit: str | None = Query(None, description="1-100, default 20")):
@@ -417,7 +417,8 @@ async def get_member(request: Request, member_id: str, caller: Caller = Depends(
     return render(found, "json", "member")
 
 
-@router.post("/members", status_code=201, responses=S.answers(S.MemberOut, 400, 401, 403, 409, status=201, xml=False))
+@router.post("/members", status_code=201, responses=S.answers(S.MemberOut, 400, 401, 403, 409, 429, status=201,
+                                                                                xml=False))
 async def add_member(request: Request, body: MemberBody, caller: Caller = Depends(current_caller)):
     """Register a staff member (an admin's; within the admin's level and department)."""
     _writing(request, caller)
@@ -447,7 +448,7 @@ async def add_member(request: Request, body: MemberBody, caller: Caller = Depend
     return render(out, "json", "member", 201)
 
 
-@router.patch("/members/{member_id}", responses=S.answers(S.MemberOut, 400, 401, 403, 404, xml=False))
+@router.patch("/members/{member_id}", responses=S.answers(S.MemberOut, 400, 401, 403, 404, 429, xml=False))
 async def update_member(request: Request, member_id: str, body: MemberBody, caller: Caller = Depends(current_caller)):
     """Change a member's fields (those given); the admin must be allowed to manage it before and after."""
     _writing(request, caller)
@@ -479,7 +480,7 @@ async def update_member(request: Request, member_id: str, body: MemberBody, call
     return render(out, "json", "member")
 
 
-@router.delete("/members/{member_id}", responses=S.answers(S.MemberOut, 401, 403, 404, xml=False))
+@router.delete("/members/{member_id}", responses=S.answers(S.MemberOut, 401, 403, 404, 429, xml=False))
 async def remove_member(request: Request, member_id: str, caller: Caller = Depends(current_caller)):
     _writing(request, caller)
     hub = _hub(request)
