@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from citybot.settings import DEV_API_KEY, DEV_CHANNEL_TOKEN, DEV_PHONE_SALT, DEV_STAFF_TOKEN
 
-GENERATE = "e.g. `openssl rand -hex 32` or `python -c 'import secrets; print(secrets.token_hex(32))'`"
+GENERATE = "make each secret with `openssl rand -hex 32` (or `python -c 'import secrets; print(secrets.token_hex(32))'`)"
 MIN_SECRET_CHARS = 16
 
 
@@ -47,13 +47,13 @@ def hub_problems(settings, host: str) -> list[str]:
     problems = []
     if any(entry.rpartition(":")[2] == DEV_API_KEY for entry in _entries(settings.hub_api_keys)):
         problems.append(f"HUB_API_KEYS holds the development api key {DEV_API_KEY}: give each client its own, "
-                        f"`HUB_API_KEYS=citybot:<secret>` ({GENERATE})")
+                        "`HUB_API_KEYS=citybot:<secret>`")
     if any(entry.split(":", 1)[0] == DEV_STAFF_TOKEN for entry in _entries(settings.hub_staff_tokens)):
         problems.append(f"HUB_STAFF_TOKENS holds the development staff token {DEV_STAFF_TOKEN}: set "
-                        f"`HUB_STAFF_TOKENS=<secret>:admin:市:` ({GENERATE})")
+                        "`HUB_STAFF_TOKENS=<secret>:admin:市:`")
     if any(entry.split(":", 1)[0] == DEV_CHANNEL_TOKEN for entry in _entries(settings.hub_channel_tokens)):
         problems.append(f"HUB_CHANNEL_TOKENS holds the development channel token {DEV_CHANNEL_TOKEN}: set "
-                        f"`HUB_CHANNEL_TOKENS=<secret>:tg` ({GENERATE})")
+                        "`HUB_CHANNEL_TOKENS=<secret>:tg`")
     problems += salt_problems(settings)
     return problems
 
@@ -61,8 +61,8 @@ def hub_problems(settings, host: str) -> list[str]:
 def salt_problems(settings) -> list[str]:
     if settings.phone_hash_salt == DEV_PHONE_SALT or len(settings.phone_hash_salt) < MIN_SECRET_CHARS:
         return [f"PHONE_HASH_SALT is the development salt (or shorter than {MIN_SECRET_CHARS} characters): callers' "
-                f"phone numbers would be hashed with a public key; set `PHONE_HASH_SALT=<secret>` ({GENERATE}) — and "
-                "keep it: hotline cases are found by it"]
+                "phone numbers would be hashed with a public key; set `PHONE_HASH_SALT=<secret>`, and keep it: "
+                "hotline cases are found by it"]
     return []
 
 
@@ -73,7 +73,7 @@ def webhook_problems(settings) -> list[str]:
     secret = settings.telegram_webhook_secret or ""
     if len(secret) < MIN_SECRET_CHARS or secret in (DEV_API_KEY, DEV_STAFF_TOKEN, DEV_CHANNEL_TOKEN, DEV_PHONE_SALT):
         return [f"TELEGRAM_WEBHOOK_SECRET must be a secret of at least {MIN_SECRET_CHARS} characters (A-Z, a-z, 0-9, "
-                f"_ and -) when the webhook listens on {settings.telegram_webhook_host} ({GENERATE})"]
+                f"_ and -) when the webhook listens on {settings.telegram_webhook_host}"]
     return []
 
 
@@ -82,4 +82,4 @@ def check(problems: list[str], component: str) -> None:
     if problems:
         raise InsecureSettings(f"{component} refuses to start: development credentials beyond loopback.\n  - "
                                + "\n  - ".join(problems)
-                               + "\nSee README, Configuration → What a deployment must set.")
+                               + f"\nThen start again; {GENERATE}. See README, Configuration → What a deployment must set.")

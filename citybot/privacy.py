@@ -69,7 +69,9 @@ _STOP = "电话|手机|联系|先生|女士|小姐|反映|来电|投诉|举报|�
 _INTRODUCED = re.compile(rf"(?:联系人|姓名|报案人|反映人|来电人|投诉人|举报人|当事人|户主|我叫|本人)[:：\s是为叫]{{0,2}}"
                          rf"(?P<s>{_SURNAMES})(?P<g>(?:(?!{_STOP})[\u4e00-\u9fff]){{1,2}})")
 
-# Text that can hold none of the above is returned at once (most status notes, labels, short texts).
+# Text that can hold none of the above is returned at once (most status notes, labels, short texts): first a
+# cheap look for any character that starts one of them, then the exact look.
+_TRIGGER = re.compile(rf"[\d\uff10-\uff19@{_CN_DIGITS}先女小阿大师老同太伯联姓报反来投举当户我本]")
 _CANDIDATE = re.compile(rf"[\d\uff10-\uff19@{_CN_DIGITS}]|{_TITLES}|联系|姓名|报案|反映人|来电人|投诉人|举报人|当事人|户主|我叫|本人")
 
 
@@ -93,7 +95,7 @@ def _area_len(folded: str, start: int, end: int) -> int:
 
 def mask(text: str) -> str:
     """Mask every kind of personal data this module knows in `text` (see the module docstring)."""
-    if not text or not _CANDIDATE.search(text):
+    if not text or not _TRIGGER.search(text) or not _CANDIDATE.search(text):
         return text
     folded = text.translate(_FOLD)
     edits: list[tuple[int, int, Callable[[], str]]] = []  # (start, end, replacement) on the original text
