@@ -33,6 +33,7 @@ from hub.staff_api import router as staff_router
 from hub.workclock import WorkClock
 
 log = logging.getLogger(__name__)
+STAFF_MAX_BODY = 1024 * 1024  # any body but a photo: staff JSON is a few KB, Open311 forms at most 256 KiB
 
 
 def create_app(settings: Settings | None = None, *, clock: Callable[[], dt.datetime] | None = None,
@@ -76,6 +77,8 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], dt.datet
     _media_routes(app, settings)
     _error_handlers(app)
     app.openapi = lambda: _openapi(app)
+    # every body bounded as it streams, whatever the endpoint reads it with (JSON bodies are read before auth)
+    app.add_middleware(_BodyLimit, default=STAFF_MAX_BODY, media=settings.media_max_bytes + STAFF_MAX_BODY)
     dev = guard.hub_problems(settings, "0.0.0.0")
     if dev:  # `citybot hub` refuses to start beyond loopback with these; a server started otherwise answers others 503
         app.add_middleware(_LoopbackOnly, problems=dev)
@@ -132,6 +135,37 @@ def _error_handlers(app: FastAPI) -> None:
         # the log filter masks the traceback's text (citybot/logs.py); the path may hold a case number only
         log.exception("unhandled error on %s %s", request.method, request.url.path[:200])
         return error_response(500, "internal error", fmt_of(request.url.path))
+
+
+class _BodyLimit:
+    """Refuse a request body (413) once it passes the limit of its path, declared or chunked, before any endpoint
+    reads it whole: FastAPI reads a JSON body before it checks the caller."""
+
+    def __init__(self, app, default: int, media: int):
+        self.app, self.default, self.media = app, default, media
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.media if scope.get("path") == "/media" else self.default
+        length = dict(scope.get("headers") or ()).get(b"content-length", b"")
+        if length.isdigit() and int(length) > limit:  # h11 has already refused a malformed Content-Length
+            await error_response(413, f"request body larger than {limit} bytes",
+                                 fmt_of(scope.get("path", "")))(scope, receive, send)
+            return
+        seen = 0
+
+        async def bounded_receive():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise StarletteHTTPException(413, f"request body larger than {limit} bytes")
+            return message
+
+        await self.app(scope, bounded_receive, send)
 
 
 class _LoopbackOnly:

@@ -43,12 +43,6 @@ def fmt_of(path: str) -> str:
     return "xml" if path.endswith(".xml") else "json"
 
 
-def check_format(fmt: str) -> str:
-    if fmt not in FORMATS:
-        raise Open311Error(400, f"unsupported format {fmt[:16]!r}; use .json or .xml")
-    return fmt
-
-
 # What XML 1.0 allows in character data; anything else (control characters, lone surrogates, U+FFFE/FFFF) is
 # dropped from stored text when it is rendered, so every answer is well-formed whatever was stored.
 _NOT_XML = re.compile("[^\u0009\u000A\u000D\u0020-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")

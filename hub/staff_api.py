@@ -190,7 +190,7 @@ def _for_media(urls: list[str]) -> list[str]:
     return urls
 
 
-_ACT = S.answers(S.StaffCaseOut, 400, 401, 403, 404, 409, 429, xml=False)
+_ACT = S.answers(S.StaffCaseOut, 400, 401, 403, 404, 409, 413, 429, xml=False)
 
 
 # -- case actions -----------------------------------------------------------------------------------------------
@@ -316,7 +316,7 @@ async def overdue(request: Request, caller: Caller = Depends(current_caller)):
     return render([staff_case_dict(c, tz=request.app.state.tz, now_db=now_db) for c in visible], "json", "requests")
 
 
-@router.post("/overdue/sweep", responses=S.answers(S.SweepOut, 401, 403, xml=False))
+@router.post("/overdue/sweep", responses=S.answers(S.SweepOut, 401, 403, 413, xml=False))
 async def sweep(request: Request, caller: Caller = Depends(current_caller)):
     _require_global(caller, "sweep")
     result = await run_in_threadpool(_hub(request).sweep)
@@ -417,7 +417,7 @@ async def get_member(request: Request, member_id: str, caller: Caller = Depends(
     return render(found, "json", "member")
 
 
-@router.post("/members", status_code=201, responses=S.answers(S.MemberOut, 400, 401, 403, 409, 429, status=201,
+@router.post("/members", status_code=201, responses=S.answers(S.MemberOut, 400, 401, 403, 409, 413, 429, status=201,
                                                                                 xml=False))
 async def add_member(request: Request, body: MemberBody, caller: Caller = Depends(current_caller)):
     """Register a staff member (an admin's; within the admin's level and department)."""
@@ -448,7 +448,7 @@ async def add_member(request: Request, body: MemberBody, caller: Caller = Depend
     return render(out, "json", "member", 201)
 
 
-@router.patch("/members/{member_id}", responses=S.answers(S.MemberOut, 400, 401, 403, 404, 429, xml=False))
+@router.patch("/members/{member_id}", responses=S.answers(S.MemberOut, 400, 401, 403, 404, 413, 429, xml=False))
 async def update_member(request: Request, member_id: str, body: MemberBody, caller: Caller = Depends(current_caller)):
     """Change a member's fields (those given); the admin must be allowed to manage it before and after."""
     _writing(request, caller)

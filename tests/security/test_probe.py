@@ -139,6 +139,12 @@ def test_an_endless_upload_is_refused_before_its_body_is_read(hub):
         r = stream_upload(hub.base, "/open311/v2/requests.json", 400 << 20, headers={}, prefix=prefix,
                           content_type=ctype)
         assert r.status == 413 and r.sent < 64 << 20, (ctype, r.status, r.sent)  # form bodies too
+    # a JSON body is read before the caller is known: bounded all the same
+    r = stream_upload(hub.base, "/staff/v1/requests/20260101000001/escalate", 400 << 20, headers={},
+                      prefix=b'{"reason": "', content_type="application/json")
+    assert r.status == 413 and r.sent < 64 << 20, (r.status, r.sent)
+    r = httpx.post(f"{hub.base}/staff/v1/overdue/sweep", content=b"x" * (2 << 20), headers=auth(ADMIN))
+    assert r.status_code == 413  # a declared Content-Length over the limit: at once
     assert httpx.get(f"{hub.base}/healthz").status_code == 200
 
 
