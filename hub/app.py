@@ -47,8 +47,12 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], dt.datet
     db.engine.hide_parameters = True  # SQL errors (logged, raised) never carry the bound values: personal data
     db.create_all()
     if settings.staff_users:
-        with db.write() as session:
-            added = M.seed(settings.staff_users, session=session)
+        try:
+            with db.write() as session:
+                added = M.seed(settings.staff_users, session=session)
+        except ValueError:
+            db.dispose()
+            raise
         if added:
             log.info("staff members: %d registered from STAFF_USERS", added)
     hub = Hub(db, Services.build(catalogue.load(settings.categories_file)), WorkClock.from_settings(settings),

@@ -409,6 +409,8 @@ async def get_member(request: Request, member_id: str, caller: Caller = Depends(
     def query():
         with hub.db.read() as s:
             m = M.get(member_id, session=s)
+            if m is not None and not caller.read_only and not may_manage(caller, m.level, m.department):
+                raise Forbidden("not allowed to read this staff member")
             return M.as_dict(m) if m is not None else None
 
     found = await run_in_threadpool(query)
