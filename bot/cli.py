@@ -75,7 +75,8 @@ async def _serve(args, settings, engine) -> int:
         print(f"citybot notifier: STAFF_CHATS: {exc}", file=sys.stderr)
         return 2
     bot = make_bot(settings.telegram_bot_token, settings.telegram_api_base)
-    hub = HubClient.from_settings(settings if not args.hub_url else settings.model_copy(update={"hub_url": args.hub_url}))
+    hub = HubClient.from_settings(settings if not args.hub_url else settings.model_copy(update={"hub_url": args.hub_url}),
+                                  staff_token=settings.hub_channel_token)  # staff alerts read as the channel
     config = NotifierConfig.from_settings(settings, **({"subscribe_grace": 0.0} if args.once else {}))
     # overdue/escalation alerts to the staff chats ride on the same outbox (none without STAFF_CHATS)
     notifier = Notifier(bot=bot, hub=hub, engine=engine, config=config,
@@ -112,6 +113,19 @@ def _run_bot(args: argparse.Namespace) -> int:
     if webhook and not settings.telegram_webhook_secret:
         print("citybot bot: webhook mode needs TELEGRAM_WEBHOOK_SECRET", file=sys.stderr)
         return 2
+    from citybot import guard
+
+    # Beyond loopback (the webhook listens there, or the hub is elsewhere) the secrets must be real: the phone
+    # link hashes citizens' numbers with PHONE_HASH_SALT.
+    problems = guard.webhook_problems(settings) if webhook else []
+    if (webhook and not guard.is_loopback(settings.telegram_webhook_host)) or \
+            not guard.url_is_loopback(args.hub_url or settings.hub_url):
+        problems += guard.salt_problems(settings)
+    try:
+        guard.check(problems, "citybot bot")
+    except guard.InsecureSettings as exc:
+        print(exc, file=sys.stderr)
+        return 2
     return asyncio.run(_serve_bot(args, settings, webhook))
 
 
@@ -129,7 +143,9 @@ async def _serve_bot(args, settings, webhook: bool) -> int:
 
     engine = make_engine(args.database_url or settings.resolved_database_url)
     create_tables(engine)
-    hub = HubClient.from_settings(settings if not args.hub_url else settings.model_copy(update={"hub_url": args.hub_url}))
+    # the channel token: staff commands act at the hub for the staff member who sent them
+    hub = HubClient.from_settings(settings if not args.hub_url else settings.model_copy(update={"hub_url": args.hub_url}),
+                                  staff_token=settings.hub_channel_token)
     rasa = RasaChannel(args.rasa_url or settings.rasa_url)
     storage = build_storage(settings)
     bot = make_citizen_bot(settings)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+from citybot.numbers import parse_int
 from hubapi.client import Update
 
 RATE_PREFIX = "rate"
@@ -25,10 +26,12 @@ def rating_data(case_id: str, stars: int) -> str:
 def parse_rating(data: str) -> tuple[str, int] | None:
     """(case_id, stars) from rating callback data, or None when it is not a valid one."""
     parts = (data or "").split(":")
-    if len(parts) != 3 or parts[0] != RATE_PREFIX or not parts[1] or not parts[2].isdigit():
+    if len(parts) != 3 or parts[0] != RATE_PREFIX or not parts[1]:
         return None
-    stars = int(parts[2])
-    return (parts[1], stars) if 1 <= stars <= 5 else None
+    try:
+        return parts[1], parse_int(parts[2], lo=1, hi=5)  # callback data is the client's: '፩' is no rating
+    except ValueError:
+        return None
 
 
 def _when(value: dt.datetime | None, tz: ZoneInfo) -> str:

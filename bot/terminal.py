@@ -142,7 +142,7 @@ class TerminalChat:
             await self._photo(rest.strip())
         elif command == "/location":
             await self._location(rest.strip())
-        elif line.isdigit():
+        elif line.isascii() and line.isdigit():
             await self._button(int(line))
         else:
             await self.send(line)

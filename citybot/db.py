@@ -18,13 +18,13 @@ from sqlmodel import create_engine
 def make_engine(url: str) -> Engine:
     u = make_url(url)
     if u.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, hide_parameters=True)  # no personal data in SQL errors
     kwargs: dict = {"connect_args": {"check_same_thread": False, "timeout": 30}}
     if not u.database or u.database == ":memory:":
         kwargs["poolclass"] = StaticPool
     else:
         Path(u.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, **kwargs)
+    engine = create_engine(url, hide_parameters=True, **kwargs)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn, _record):

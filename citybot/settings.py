@@ -14,9 +14,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The local reference hub's development keys. Production deployments set their own in the environment.
+# The local reference hub's development keys. Production deployments set their own in the environment: every part
+# refuses to serve beyond loopback while one of these is in force (citybot/guard.py).
 DEV_API_KEY = "citybot-dev-key"
 DEV_STAFF_TOKEN = "citybot-dev-staff"
+DEV_CHANNEL_TOKEN = "citybot-dev-channel"
+DEV_PHONE_SALT = "citybot-dev-salt"
 
 
 class Settings(BaseSettings):
@@ -33,13 +36,25 @@ class Settings(BaseSettings):
     hub_host: str = "127.0.0.1"
     hub_port: int = 8311
     hub_public_url: str = Field("", description="Base URL that media_url links use; default http://host:port")
-    hub_api_keys: str = Field(DEV_API_KEY, description="Comma-separated Open311 api_keys the hub accepts")
+    hub_api_keys: str = Field(
+        DEV_API_KEY, description="Comma-separated Open311 api_keys the hub accepts, each `client:key` (or a bare "
+                                 "key); account-linked reads answer a client only its own cases")
     hub_staff_tokens: str = Field(
         f"{DEV_STAFF_TOKEN}:admin:市:",
         description="Comma-separated staff tokens token:role:level:department the hub accepts",
     )
+    hub_channel_tokens: str = Field(
+        f"{DEV_CHANNEL_TOKEN}:tg", description="Comma-separated channel tokens token:channel: a channel (the Telegram "
+                                              "bot: tg) acts for the staff members registered at the hub under it")
+    hub_rate_limit_per_key: str = Field(
+        "6000/60", description="Public writes and uploads per api key (or staff/channel token): N/seconds; 0 = off")
+    hub_rate_limit_per_address: str = Field(
+        "300/60", description="Public writes and uploads per client address: N/seconds; 0 = off")
+    hub_rate_limit_exempt: str = Field(
+        "127.0.0.0/8,::1", description="Client networks the per-address limit does not apply to (comma-separated)")
     media_dir: Path = Field(ROOT / "var" / "media")
     media_max_bytes: int = 10 * 1024 * 1024
+    media_max_pixels: int = Field(50_000_000, description="Largest image (width x height) the hub decodes")
     work_periods: str = Field("08:30-12:00,14:00-18:00", description="Daily working periods, local time")
     holidays_file: Path = Field(ROOT / "data" / "holidays.yml", description="Public holidays and make-up workdays")
     duplicate_radius_m: float = 100.0
@@ -53,7 +68,9 @@ class Settings(BaseSettings):
     # -- clients of the hub -------------------------------------------------------------------------------
     hub_url: str = Field("http://127.0.0.1:8311", description="Base URL of the hub the bot files to")
     hub_api_key: str = DEV_API_KEY
-    hub_staff_token: str = DEV_STAFF_TOKEN
+    hub_staff_token: str = Field(DEV_STAFF_TOKEN, description="The staff token of `citybot staff` and "
+                                                             "`citybot staff-users` (an admin's)")
+    hub_channel_token: str = Field(DEV_CHANNEL_TOKEN, description="The bot's and notifier's channel token at the hub")
     hub_timeout_s: float = 10.0
     hub_retries: int = 3
 
@@ -74,7 +91,7 @@ class Settings(BaseSettings):
 
     # -- citybot's own state (bot, notifier, hotline ingestion) ------------------------------------------
     database_url: str = Field("", description="citybot's own database; default sqlite:///<var_dir>/citybot.db")
-    phone_hash_salt: str = Field("citybot-dev-salt", description="Secret salt for hashing callers' phone numbers")
+    phone_hash_salt: str = Field(DEV_PHONE_SALT, description="Secret salt for hashing callers' phone numbers")
     hotline_quarantine_file: Path = Field(ROOT / "var" / "hotline" / "quarantine.jsonl")
     hotline_concurrency: int = Field(8, description="Calls filed to the hub at once during ingestion")
     hotline_nlu_workers: int = Field(1, ge=1, description="NLU worker processes (~1 GB each) classifying calls "

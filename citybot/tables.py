@@ -15,11 +15,11 @@ def tables() -> list:
     from actions.store import OutboxRow
     from bot.buttons import ButtonPayload
     from bot.outbox import NotifierCursor, OutboxMessage
-    from bot.staff.access import StaffUser
+    from bot.staff.legacy import LegacyStaffUser
     from citybot.subscriptions import Subscription
     from hotline.state import HotlineCall
 
-    models = (Subscription, OutboxRow, OutboxMessage, NotifierCursor, ButtonPayload, StaffUser, HotlineCall)
+    models = (Subscription, OutboxRow, OutboxMessage, NotifierCursor, ButtonPayload, LegacyStaffUser, HotlineCall)
     return [m.__table__ for m in models]
 
 

@@ -68,6 +68,14 @@ async def _ingest(args: argparse.Namespace) -> int:
     settings = get_settings()
     if args.hub_url:
         settings = settings.model_copy(update={"hub_url": args.hub_url})
+    from citybot import guard
+
+    if not guard.url_is_loopback(settings.hub_url):  # callers' numbers are hashed with the salt: a real one
+        try:
+            guard.check(guard.salt_problems(settings), "citybot ingest")
+        except guard.InsecureSettings as exc:
+            print(exc, file=sys.stderr)
+            return EXIT_CANNOT_RUN
     state = None
     if not args.dry_run:
         try:

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hub import lifecycle as lc
 from hub import store
+from hub.limits import ADDRESS_NORM, AUDIT_REASON, STATUS_NOTES, UPDATE_TEXT, fit
 from hub.db import SWEEP_KEY, Database
 from citybot.places import index_keys
 from hub.duplicates import find_duplicate, normalise_address
@@ -56,12 +57,18 @@ def to_db(t: dt.datetime) -> dt.datetime:
     return t.astimezone(UTC)
 
 
-_CASE_ID = re.compile(r"^\d{14}$")
+_CASE_ID = re.compile(r"^[0-9]{14}$")
+
+
+def address_key(address: str | None) -> str | None:
+    """The duplicate rule's normalised address, cut to its column (normalisation may lengthen a text)."""
+    norm = normalise_address(address)
+    return norm[:ADDRESS_NORM] if norm else None
 
 
 def check_id(case_id: str) -> None:
     """A case number is 14 digits; anything else cannot exist (and never reaches the database)."""
-    if not _CASE_ID.match(case_id or ""):
+    if not _CASE_ID.fullmatch(case_id or ""):
         raise NotFound(f"service_request_id {case_id[:32]} not found")
 
 
@@ -85,6 +92,7 @@ class Filing:
     phone: str | None = None
     email: str | None = None
     needs_place: bool = False  # may be filed without a location, for triage (待补充地点): staff complete it
+    client: str | None = None  # the api client filing it (hub/auth.py)
 
 
 @dataclass(frozen=True)
@@ -125,7 +133,7 @@ class Hub:
         sub = self._service(f)
         now = self.now()
         now_db = to_db(now)
-        address_norm = normalise_address(f.address)
+        address_norm = address_key(f.address)
         try:
             with self.db.write_conn() as conn:
                 # A repeat of channel+external_id is answered from the unique constraint (below), which costs
@@ -172,7 +180,7 @@ class Hub:
         same duplicate rule; a read, so it takes no write lock."""
         sub = self._service(f)
         now = self.now()
-        address_norm = normalise_address(f.address)
+        address_norm = address_key(f.address)
         with self.db.engine.connect() as conn:
             if f.external_id:
                 existing = store.case_row_by_external_id(f.channel, f.external_id, session=conn)
@@ -231,7 +239,7 @@ class Hub:
         def apply(case: Case, now: dt.datetime, s) -> None:
             waiting = case.needs_place and case.state == lc.RECEIVED
             if address:
-                case.address, case.address_norm = address, normalise_address(address)
+                case.address, case.address_norm = address, address_key(address)
             if lat is not None and long is not None:
                 case.lat, case.long = lat, long
             case.place_road, case.place_mark = index_keys(case.address)
@@ -292,7 +300,7 @@ class Hub:
             case.overdue_marked_at = None
         case.state = target
         base = lc.note(target, department=case.agency_responsible or "", duplicate_of=duplicate_of or "")
-        case.status_notes = f"{base}：{note}" if note else base
+        case.status_notes = fit(f"{base}：{note}" if note else base, STATUS_NOTES)
         case.updated_at = now_db
 
     def _act(self, case_id: str, principal: Principal, action: str, *, actor: str = "", reason: str = "",
@@ -311,7 +319,7 @@ class Hub:
             except lc.IllegalTransition as exc:
                 raise Conflict(f"{action} not allowed: case {case_id} is {exc.current}") from None
             store.add_audit(case.id, to_db(now), session=s, principal=principal.name, action=action, actor=actor,
-                            reason=reason, detail=detail)
+                            reason=fit(reason, AUDIT_REASON), detail=detail)
             return case
 
     def _transition_apply(self, target: str, *, note: str = "", event: str | None = None, redispatch: bool = False,
@@ -346,7 +354,8 @@ class Hub:
             case.service_code, case.service_name, case.group, case.level = sub.code, sub.name, sub.category, sub.level
             case.agency_responsible = None
             self._enter(case, lc.DISPATCHED, now, department=sub.department)
-            case.status_notes = lc.note(lc.RECLASSIFIED, department=sub.department) + (f"：{note}" if note else "")
+            case.status_notes = fit(lc.note(lc.RECLASSIFIED, department=sub.department) + (f"：{note}" if note else ""),
+                                    STATUS_NOTES)
             store.add_update(case, lc.RECLASSIFIED, case.status_notes, to_db(now), session=s, note=note)
             detail["from"] = old
 
@@ -376,7 +385,8 @@ class Hub:
         case.level = LEVELS[min(level_i + 1, len(LEVELS) - 1)]
         case.priority = lc.PRIORITIES[min(prio_i + 1, len(lc.PRIORITIES) - 1)]
         case.updated_at = to_db(now)
-        notes = lc.note(lc.ESCALATED) + f"（{case.level}级，{case.priority}）" + (f"：{reason}" if reason else "")
+        notes = fit(lc.note(lc.ESCALATED) + f"（{case.level}级，{case.priority}）" + (f"：{reason}" if reason else ""),
+                    STATUS_NOTES)
         case.status_notes = notes
         store.add_update(case, lc.ESCALATED, notes, to_db(now), session=s, note=reason)
 
@@ -405,7 +415,8 @@ class Hub:
                 check=None) -> Case:
         def apply(case: Case, now: dt.datetime, s) -> None:
             case.updated_at = to_db(now)
-            store.add_update(case, lc.COMMENT, text, to_db(now), session=s, media_url=media_url, note=text)
+            store.add_update(case, lc.COMMENT, fit(text, UPDATE_TEXT), to_db(now), session=s, media_url=media_url,
+                             note=text)
 
         return self._act(case_id, principal, "comment", reason=text, check=check, apply=apply,
                          detail={"media_url": media_url} if media_url else None)

@@ -14,14 +14,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                          "(default: settings.hub_sweep_interval_s)")
     p.add_argument("--sweep-once", action="store_true",
                    help="run one overdue sweep (marking and automatic escalation), print the ids and exit")
+    p.add_argument("--scrub-media", action="store_true",
+                   help="strip the metadata (EXIF/GPS, comments) of photos stored before uploads were cleaned, "
+                        "in place (names and URLs stay), print the counts and exit")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     import json
+    import sys
 
     import uvicorn
 
+    from citybot import guard
     from citybot.logs import setup_logging
     from citybot.settings import get_settings
     from hub.app import create_app
@@ -32,7 +37,22 @@ def _run(args: argparse.Namespace) -> int:
                                  ("hub_database_url", args.database_url)) if v is not None}
     if updates:
         settings = settings.model_copy(update=updates)
-    app = create_app(settings, sweep_interval_s=args.sweep_interval)
+    if args.scrub_media:
+        from hub import media
+
+        print(json.dumps(media.scrub(settings.media_dir, settings.media_max_pixels)))
+        return 0
+    if not args.sweep_once:
+        try:
+            guard.check(guard.hub_problems(settings, settings.hub_host), "citybot hub")
+        except guard.InsecureSettings as exc:
+            print(exc, file=sys.stderr)
+            return 2
+    try:
+        app = create_app(settings, sweep_interval_s=args.sweep_interval)
+    except ValueError as exc:  # a malformed HUB_API_KEYS / HUB_STAFF_TOKENS / HUB_CHANNEL_TOKENS / rate limit entry
+        print(f"citybot hub: {exc}", file=sys.stderr)
+        return 2
     if args.sweep_once:
         print(json.dumps(app.state.hub.sweep()))  # {"newly_overdue": [...], "escalated": [...]}
         return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -25,11 +26,16 @@ XML_ITEMS = {"services": "service", "service_requests": "request", "service_requ
 
 
 class Open311Error(Exception):
-    """An error the API answers with the spec's body: [{code, description}]."""
+    """An error the API answers with the spec's body: [{code, description}] (and `headers`, e.g. Retry-After)."""
 
-    def __init__(self, status: int, description: str):
+    def __init__(self, status: int, description: str, headers: dict[str, str] | None = None):
         super().__init__(description)
-        self.status, self.description = status, description
+        self.status, self.description, self.headers = status, description, headers or {}
+
+
+def rate_limited(wait_s: float) -> Open311Error:
+    seconds = max(1, math.ceil(wait_s))
+    return Open311Error(429, f"too many requests; retry after {seconds} s", {"Retry-After": str(seconds)})
 
 
 def fmt_of(path: str) -> str:
@@ -37,10 +43,13 @@ def fmt_of(path: str) -> str:
     return "xml" if path.endswith(".xml") else "json"
 
 
-def check_format(fmt: str) -> str:
-    if fmt not in FORMATS:
-        raise Open311Error(400, f"unsupported format {fmt[:16]!r}; use .json or .xml")
-    return fmt
+# What XML 1.0 allows in character data; anything else (control characters, lone surrogates, U+FFFE/FFFF) is
+# dropped from stored text when it is rendered, so every answer is well-formed whatever was stored.
+_NOT_XML = re.compile("[^\u0009\u000A\u000D\u0020-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
+
+
+def xml_text(value: str) -> str:
+    return _NOT_XML.sub("", value)
 
 
 def _xml_value(parent: ET.Element, tag: str, value: Any) -> None:
@@ -55,7 +64,7 @@ def _xml_value(parent: ET.Element, tag: str, value: Any) -> None:
     elif isinstance(value, bool):
         el.text = "true" if value else "false"
     elif value is not None:
-        el.text = str(value)
+        el.text = xml_text(str(value))
 
 
 def to_xml(root: str, data: Any) -> bytes:
@@ -70,23 +79,21 @@ def to_xml(root: str, data: Any) -> bytes:
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(el, encoding="utf-8", xml_declaration=False)
 
 
-def render(data: Any, fmt: str, root: str, status: int = 200) -> Response:
+def render(data: Any, fmt: str, root: str, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     if fmt == "xml":
-        return Response(to_xml(root, data), status_code=status, media_type=MEDIA_TYPES["xml"])
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
-    return Response(body, status_code=status, media_type=MEDIA_TYPES["json"])
+        return Response(to_xml(root, data), status_code=status, media_type=MEDIA_TYPES["xml"], headers=headers)
+    # surrogatepass: a lone surrogate stored by an older version must not break the answer (JSON escapes it)
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+    return Response(body, status_code=status, media_type=MEDIA_TYPES["json"], headers=headers)
 
 
-def error_response(status: int, description: str, fmt: str = "json") -> Response:
-    return render([{"code": status, "description": description}], fmt, "errors", status)
-
-
-_DIGIT = re.compile(r"\d")
+def error_response(status: int, description: str, fmt: str = "json", headers: dict[str, str] | None = None) -> Response:
+    return render([{"code": status, "description": description}], fmt, "errors", status, headers)
 
 
 def mask(text: str | None) -> str | None:
-    """citybot.privacy.mask, skipped for text without digits (every number it masks has some)."""
-    return _mask(text) if text and _DIGIT.search(text) else text
+    """citybot.privacy.mask (None stays None)."""
+    return _mask(text) if text else text
 
 
 # -- shapes -----------------------------------------------------------------------------------------------------
@@ -108,9 +115,14 @@ def service_notice(case: Case, tz: ZoneInfo) -> str:
     return ""
 
 
-def request_dict(case: Case, *, tz: ZoneInfo, now_db: dt.datetime) -> dict:
-    """The public Open311 shape plus citybot's extensions; free text masked, reporter never shown."""
-    return {
+def request_dict(case: Case, *, tz: ZoneInfo, now_db: dt.datetime, client: str | None = None) -> dict:
+    """The public Open311 shape plus citybot's lifecycle extensions; free text masked, the reporter never shown.
+
+    What is public (as FixMyStreet and Open311 practice): the report — its category, description, photo, state,
+    department and times — and its place. Never the reporter: no name, phone, e-mail or account, and not the
+    channel ids that lead to them. The client that filed the case (`client`, from its api_key) also gets its
+    own references: account_id, channel, external_id and the rating."""
+    out = {
         "service_request_id": case.id,
         "status": lc.status_of(case.state),
         "status_notes": mask(case.status_notes),
@@ -122,7 +134,7 @@ def request_dict(case: Case, *, tz: ZoneInfo, now_db: dt.datetime) -> dict:
         "requested_datetime": iso(case.requested_at, tz),
         "updated_datetime": iso(case.updated_at, tz),
         "expected_datetime": iso(case.expected_at, tz),
-        "address": case.address,
+        "address": mask(case.address),
         "address_id": case.address_id,
         "zipcode": case.zipcode,
         "lat": case.lat,
@@ -135,11 +147,12 @@ def request_dict(case: Case, *, tz: ZoneInfo, now_db: dt.datetime) -> dict:
         "level": case.level,
         "priority": case.priority,
         "result_media_urls": list(case.result_media_urls or []),
-        "rating": case.rating,
-        "channel": case.channel,
-        "external_id": case.external_id,
         **_needs_place(case),
     }
+    if client is not None and client == getattr(case, "client", None):
+        out.update({"account_id": case.account_id, "channel": case.channel, "external_id": case.external_id,
+                    "rating": case.rating})
+    return out
 
 
 def created_dict(case: Case, *, tz: ZoneInfo) -> dict:
@@ -182,9 +195,12 @@ def update_dict(u: CaseUpdate, *, tz: ZoneInfo) -> dict:  # a CaseUpdate or a Co
 
 
 def staff_case_dict(case: Case, *, tz: ZoneInfo, now_db: dt.datetime) -> dict:
-    """The staff view: the public shape plus reporter and attributes, personal numbers masked."""
+    """The staff view: the public shape plus reporter and attributes, personal data masked."""
     out = request_dict(case, tz=tz, now_db=now_db)
     out.update({
+        "channel": case.channel,
+        "external_id": case.external_id,
+        "rating": case.rating,
         "attributes": {k: mask(str(v)) for k, v in (case.attributes or {}).items()},
         "account_id": case.account_id,
         "reporter": {"name": mask_name((case.last_name or "") + (case.first_name or "")) or None,
@@ -193,7 +209,7 @@ def staff_case_dict(case: Case, *, tz: ZoneInfo, now_db: dt.datetime) -> dict:
         "dispatched_datetime": iso(case.dispatched_at, tz),
         "resolved_datetime": iso(case.resolved_at, tz),
         "closed_datetime": iso(case.closed_at, tz),
-        "rating_comment": case.rating_comment,
+        "rating_comment": mask(case.rating_comment),
     })
     return out
 

@@ -2,6 +2,11 @@
 
 POST bodies are form-encoded (application/x-www-form-urlencoded or multipart without files), as the spec's
 POST requests; the citizen actions (rate, reopen, cancel, comments) take form bodies too, with api_key.
+
+What is public (docs/hub.md, "Security model"): services, and each case's report and place, masked
+(hub/open311.py `request_dict`). Account-linked reads (`account_id`, tokens) and the updates feed need an
+api_key; account-linked ones answer a client only the cases it filed. Public writes are rate-limited per
+client address (before the body is read) and per api_key.
 """
 
 from __future__ import annotations
@@ -9,25 +14,35 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from collections.abc import Callable
+from typing import Literal
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.responses import Response
 
+from citybot.numbers import parse_int as _parse_int
 from hub import lifecycle as lc
+from hub import limits as L
+from hub import schemas as S
 from hub import store
 from hub.cases import Conflict, Filing, Forbidden, Hub, Principal, to_db
-from hub.open311 import (Open311Error, check_format, created_dict, render, request_dict, update_dict)
+from hub.open311 import (Open311Error, created_dict, rate_limited, render, request_dict, update_dict)
 
-router = APIRouter(prefix="/open311/v2")
+router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
 
+Fmt = Literal["json", "xml"]  # the path suffix: .json or .xml
 MAX_BODY = 256 * 1024
-MAX_DESCRIPTION = 4000
+MAX_DESCRIPTION = L.DESCRIPTION
 CHANNELS = frozenset({"chat", "hotline", "web", "app", "wechat", "sms", "email", "staff", "other"})
-LIMITS = {"address_string": 1000, "address_id": 128, "zipcode": 16, "media_url": 2048, "account_id": 128,
-          "device_id": 128, "external_id": 128, "first_name": 64, "last_name": 64, "phone": 32, "email": 254,
-          "api_key": 256, "service_code": 32, "comment": 1000, "reason": 2000, "text": MAX_DESCRIPTION}
+LIMITS = {"address_string": L.ADDRESS, "address_id": L.ADDRESS_ID, "zipcode": L.ZIPCODE, "media_url": L.URL,
+          "account_id": L.ACCOUNT_ID, "device_id": L.DEVICE_ID, "external_id": L.EXTERNAL_ID,
+          "first_name": L.FIRST_NAME, "last_name": L.LAST_NAME, "phone": L.PHONE, "email": L.EMAIL,
+          "api_key": L.API_KEY, "service_code": L.SERVICE_CODE, "comment": L.RATING_COMMENT, "reason": L.REASON,
+          "text": L.DESCRIPTION}
+ApiKey = Query(None, max_length=L.API_KEY, description="the client's api_key")
 _ATTR = re.compile(r"^attribute\[([A-Za-z0-9_\-]{1,64})\]$")
 _TOKEN = re.compile(r"^[0-9a-f-]{36}$")
 _PHONE = re.compile(r"^\+?[0-9][0-9 \-]{3,30}$")
@@ -37,31 +52,56 @@ def _hub(request: Request) -> Hub:
     return request.app.state.hub
 
 
+def content_length(request: Request) -> int | None:
+    """The declared body size (None when chunked); 400 when it is not a number."""
+    raw = request.headers.get("content-length")
+    if raw is None:
+        return None
+    try:
+        return _parse_int(raw, lo=0, hi=2**62, name="Content-Length")
+    except ValueError as exc:
+        raise Open311Error(400, str(exc)) from None
+
+
+async def bounded(request: Request, limit: int, too_large: Callable[[str], Exception]):
+    """The request body as it arrives, refused (`too_large`, a 413) as soon as it passes `limit` bytes — also a
+    chunked body without a Content-Length."""
+    seen = 0
+    async for chunk in request.stream():
+        seen += len(chunk)
+        if seen > limit:
+            raise too_large(f"request body larger than {limit} bytes")
+        if chunk:
+            yield chunk
+
+
+def _too_large(description: str) -> Open311Error:
+    return Open311Error(413, description)
+
+
 async def read_form(request: Request) -> dict[str, str]:
     """The form body as str -> str (the last value wins); 413 when too large, 400 when unparsable."""
-    length = request.headers.get("content-length")
-    if length and (not length.isdigit() or int(length) > MAX_BODY):
+    length = content_length(request)
+    if length is not None and length > MAX_BODY:
         raise Open311Error(413, f"request body larger than {MAX_BODY} bytes")
-    ctype = request.headers.get("content-type", "")
-    if ctype.startswith("application/json"):
-        raise Open311Error(400, "send the body form-encoded (application/x-www-form-urlencoded)")
+    ctype = request.headers.get("content-type", "").lower()
     if ctype.startswith("application/x-www-form-urlencoded"):  # the common case: parse it directly (fast path)
-        chunks, size = [], 0
-        async for chunk in request.stream():  # bounded even without a Content-Length (chunked bodies)
-            size += len(chunk)
-            if size > MAX_BODY:
-                raise Open311Error(413, f"request body larger than {MAX_BODY} bytes")
-            chunks.append(chunk)
-        body = b"".join(chunks)
+        body = b"".join([chunk async for chunk in bounded(request, MAX_BODY, _too_large)])
         try:
             items = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=200)
         except (UnicodeDecodeError, ValueError) as exc:
             raise Open311Error(400, f"unreadable form body: {exc}") from None
-    else:
+    elif ctype.startswith("multipart/form-data"):
         try:
-            items = (await request.form(max_files=0, max_fields=200, max_part_size=MAX_BODY)).multi_items()
-        except Exception as exc:  # malformed multipart, too many fields, a file part
-            raise Open311Error(400, f"unreadable form body: {exc}") from None
+            form = await MultiPartParser(request.headers, bounded(request, MAX_BODY, _too_large), max_files=0,
+                                         max_fields=200, max_part_size=MAX_BODY).parse()
+        except MultiPartException as exc:  # malformed multipart, too many fields, a file part
+            raise Open311Error(400, f"unreadable form body: {exc.message}") from None
+        except ValueError as exc:  # undecodable part headers
+            raise Open311Error(400, f"unreadable form body: {type(exc).__name__}") from None
+        items = form.multi_items()
+    else:
+        raise Open311Error(400, "send the body form-encoded (application/x-www-form-urlencoded)")
     out: dict[str, str] = {}
     for key, value in items:
         if not isinstance(value, str):
@@ -72,12 +112,45 @@ async def read_form(request: Request) -> dict[str, str]:
     return out
 
 
-def check_api_key(request: Request, form: dict[str, str] | None = None) -> None:
+def client_of(request: Request, form: dict[str, str] | None = None, *, required: bool = True) -> str | None:
+    """The api client (its name in HUB_API_KEYS) of the api_key given in the form or the query; 403 when it is
+    required and missing, or given and not valid."""
     key = (form or {}).get("api_key") or request.query_params.get("api_key")
     if not key:
-        raise Open311Error(403, "api_key is required")
-    if key not in request.app.state.api_keys:
+        if required:
+            raise Open311Error(403, "api_key is required")
+        return None
+    client = request.app.state.credentials.api_keys.get(key)
+    if client is None:
         raise Open311Error(403, "api_key is not valid")
+    return client
+
+
+def check_api_key(request: Request, form: dict[str, str] | None = None) -> str:
+    return client_of(request, form)
+
+
+def limit_address(request: Request) -> None:
+    """The per-address write limit, checked before the body is read."""
+    wait = request.app.state.rate_limiter.address_wait(request.client.host if request.client else None)
+    if wait:
+        raise rate_limited(wait)
+
+
+def limit_client(request: Request, who: str) -> None:
+    """The per-key write limit (`who`: the api client, or a token's identity)."""
+    wait = request.app.state.rate_limiter.key_wait(who)
+    if wait:
+        raise rate_limited(wait)
+
+
+async def write_form(request: Request) -> tuple[dict[str, str], str]:
+    """A public write's form and its client, after both rate limits."""
+    limit_address(request)
+    form = await read_form(request)
+    client = check_api_key(request, form)
+    limit_client(request, f"key:{client}")
+    return form, client
 
 
 def text(form: dict[str, str], name: str, *, required: bool = False) -> str | None:
@@ -142,14 +215,14 @@ def parse_filing(form: dict[str, str], hub: Hub) -> Filing:
     if channel is not None and channel not in CHANNELS:
         raise Open311Error(400, f"channel must be one of {', '.join(sorted(CHANNELS))}")
     phone = text(form, "phone")
-    if phone is not None and not _PHONE.match(phone):
+    if phone is not None and not _PHONE.fullmatch(phone):
         raise Open311Error(400, "phone must be a telephone number")
     email = text(form, "email")
     if email is not None and "@" not in email:
         raise Open311Error(400, "email must be an e-mail address")
     attrs = {}
     for key, value in form.items():
-        m = _ATTR.match(key)
+        m = _ATTR.fullmatch(key)
         if m:
             attrs[m.group(1)] = value.strip()
         elif key.startswith("attribute"):
@@ -178,15 +251,12 @@ def parse_time(value: str | None, name: str, tz) -> dt.datetime | None:
     return t
 
 
-def parse_int(value: str | None, name: str, default: int, lo: int, hi: int) -> int:
-    if value is None or value == "":
-        return default
-    if not re.fullmatch(r"\d{1,18}", value.strip()):
-        raise Open311Error(400, f"{name} must be an integer between {lo} and {hi}")
-    n = int(value)
-    if not lo <= n <= hi:
-        raise Open311Error(400, f"{name} must be an integer between {lo} and {hi}")
-    return n
+def parse_int(value: str | None, name: str, default: int | None, lo: int, hi: int) -> int:
+    """citybot.numbers.parse_int as a 400."""
+    try:
+        return _parse_int(value, lo=lo, hi=hi, default=default, name=name)
+    except ValueError as exc:
+        raise Open311Error(400, str(exc)) from None
 
 
 def _list(value: str | None) -> list[str]:
@@ -194,9 +264,8 @@ def _list(value: str | None) -> list[str]:
 
 
 # -- endpoints ----------------------------------------------------------------------------------------------
-@router.get("/discovery.{fmt}")
-async def discovery(request: Request, fmt: str) -> Response:
-    check_format(fmt)
+@router.get("/discovery.{fmt}", responses=S.answers(S.DiscoveryOut, 400))
+async def discovery(request: Request, fmt: Fmt) -> Response:
     base = str(request.base_url).rstrip("/") + "/open311/v2/"
     formats = ["application/json", "text/xml"]
     data = {"changeset": "2026-01-01T00:00:00+08:00", "contact": "citybot reference hub",
@@ -206,29 +275,29 @@ async def discovery(request: Request, fmt: str) -> Response:
     return render(data, fmt, "discovery")
 
 
-@router.get("/services.{fmt}")
-async def services(request: Request, fmt: str) -> Response:
-    check_format(fmt)
+@router.get("/services.{fmt}", responses=S.answers(list[S.ServiceOut], 400))
+async def services(request: Request, fmt: Fmt) -> Response:
     return render(_hub(request).services.listing(), fmt, "services")
 
 
-@router.get("/services/{code}.{fmt}")
-async def service_definition(request: Request, code: str, fmt: str) -> Response:
-    check_format(fmt)
+@router.get("/services/{code}.{fmt}", responses=S.answers(S.ServiceDefinitionOut, 400, 404))
+async def service_definition(request: Request, code: str, fmt: Fmt) -> Response:
     hub = _hub(request)
     if hub.services.get(code) is None:
         raise Open311Error(404, f"service_code {code[:32]!r} not found")
     return render(hub.services.definition(code), fmt, "service_definition")
 
 
-@router.post("/requests.{fmt}")
-async def post_request(request: Request, fmt: str) -> Response:
-    check_format(fmt)
-    form = await read_form(request)
-    check_api_key(request, form)
+@router.post("/requests.{fmt}", openapi_extra=S.form_body(S.FILING_FORM),
+             responses=S.answers(list[S.CreatedOut], 400, 403, 413, 429, status=201, also=(200,)))
+async def post_request(request: Request, fmt: Fmt) -> Response:
+    """File a case (201), or answer the existing one for a repeated channel+external_id (200); `dry_run=true`
+    checks and answers without filing (200)."""
+    form, client = await write_form(request)
     hub = _hub(request)
     dry_run = flag(form, "dry_run")
     filing = parse_filing(form, hub)
+    filing.client = client
     if dry_run:
         # Validated as a real create, duplicate rule applied, nothing written: what a real create would answer,
         # marked dry_run, with service_request_id null when it would be a new case (docs/hub.md).
@@ -244,16 +313,32 @@ async def post_request(request: Request, fmt: str) -> Response:
     return render([created_dict(case, tz=request.app.state.tz)], fmt, "service_requests", 201 if created else 200)
 
 
-@router.get("/requests.{fmt}")
-async def get_requests(request: Request, fmt: str) -> Response:
-    check_format(fmt)
+@router.get("/requests.{fmt}", responses=S.answers(list[S.RequestOut], 400, 403))
+async def get_requests(
+        request: Request, fmt: Fmt, api_key: str | None = ApiKey,
+        service_request_id: str | None = Query(None, description="comma-separated case numbers (the others "
+                                                                  "filters are then ignored)"),
+        service_code: str | None = Query(None, description="comma-separated service codes"),
+        start_date: str | None = Query(None, description="ISO 8601; naive = city time"),
+        end_date: str | None = Query(None, description="ISO 8601; naive = city time"),
+        status: str | None = Query(None, description="open, closed or both (comma-separated)"),
+        state: str | None = Query(None, description="comma-separated lifecycle states (extension)"),
+        account_id: str | None = Query(None, description="the reporter's account: needs the api_key of the client "
+                                                         "that filed the cases, and answers only its cases"),
+        limit: str | None = Query(None, description="1-1000, default 1000")) -> Response:
     q = request.query_params
     hub, tz = _hub(request), request.app.state.tz
+    if any("\x00" in v for v in q.values()):
+        raise Open311Error(400, "query contains a NUL character")
+    client = client_of(request, required=False)
+    account_id = q.get("account_id") or None
+    if account_id is not None and client is None:
+        raise Open311Error(403, "account_id queries need the api_key of the client that filed the cases")
+    if account_id is not None and len(account_id) > L.ACCOUNT_ID:
+        raise Open311Error(400, f"account_id is longer than {L.ACCOUNT_ID} characters")
     ids = _list(q.get("service_request_id")) or None
     if ids is not None and len(ids) > 1000:
         raise Open311Error(400, "at most 1000 service_request_id values")
-    if any("\x00" in v for v in q.values()):
-        raise Open311Error(400, "query contains a NUL character")
     start, end = parse_time(q.get("start_date"), "start_date", tz), parse_time(q.get("end_date"), "end_date", tz)
     now = hub.now()
     if start is None and end is None:
@@ -272,7 +357,6 @@ async def get_requests(request: Request, fmt: str) -> Response:
             raise Open311Error(400, f"state must be among {', '.join(lc.STATES)}")
         states = set(wanted) if states is None else states & set(wanted)
     limit = parse_int(q.get("limit"), "limit", 1000, 1, 1000)
-    account_id = q.get("account_id") or None
 
     def query():
         with hub.db.read() as s:
@@ -280,41 +364,47 @@ async def get_requests(request: Request, fmt: str) -> Response:
                 return []
             return store.list_cases(session=s, ids=ids, service_codes=_list(q.get("service_code")) or None,
                                     start=to_db(start) if start else None, end=to_db(end) if end else None,
-                                    states=sorted(states) if states else None, account_id=account_id, limit=limit)
+                                    states=sorted(states) if states else None, account_id=account_id,
+                                    client=client if account_id is not None else None, limit=limit)
 
     cases = await run_in_threadpool(query)
     now_db = to_db(now)
-    return render([request_dict(c, tz=tz, now_db=now_db) for c in cases], fmt, "service_requests")
+    return render([request_dict(c, tz=tz, now_db=now_db, client=client) for c in cases], fmt, "service_requests")
 
 
-@router.get("/requests/{case_id}.{fmt}")
-async def get_request(request: Request, case_id: str, fmt: str) -> Response:
-    check_format(fmt)
+@router.get("/requests/{case_id}.{fmt}", responses=S.answers(list[S.RequestOut], 400, 403, 404))
+async def get_request(request: Request, case_id: str, fmt: Fmt, api_key: str | None = ApiKey) -> Response:
+    client = client_of(request, required=False)
     hub = _hub(request)
     case = await run_in_threadpool(hub.get, case_id)
-    return render([request_dict(case, tz=request.app.state.tz, now_db=to_db(hub.now()))], fmt, "service_requests")
+    return render([request_dict(case, tz=request.app.state.tz, now_db=to_db(hub.now()), client=client)], fmt,
+                  "service_requests")
 
 
-@router.get("/tokens/{token}.{fmt}")
-async def get_token(request: Request, token: str, fmt: str) -> Response:
-    check_format(fmt)
+@router.get("/tokens/{token}.{fmt}", responses=S.answers(list[S.TokenOut], 400, 403, 404))
+async def get_token(request: Request, token: str, fmt: Fmt, api_key: str | None = ApiKey) -> Response:
+    """The case a filing token became: for the client that filed it (api_key) only."""
+    client = client_of(request)
     hub = _hub(request)
 
     def query():
-        if not _TOKEN.match(token):
+        if not _TOKEN.fullmatch(token):
             return None
         with hub.db.read() as s:
             return store.get_case_by_token(token, session=s)
 
     case = await run_in_threadpool(query)
-    if case is None:
+    if case is None or case.client != client:
         raise Open311Error(404, "token not found")
     return render([{"service_request_id": case.id, "token": case.token}], fmt, "service_requests")
 
 
-@router.get("/servicerequestupdates.{fmt}")
-async def updates(request: Request, fmt: str) -> Response:
-    check_format(fmt)
+@router.get("/servicerequestupdates.{fmt}", responses=S.answers(list[S.UpdateOut], 400, 403))
+async def updates(request: Request, fmt: Fmt, api_key: str | None = ApiKey,
+                  after: str | None = Query(None, description="the last update_id seen (default 0)"),
+                  limit: str | None = Query(None, description="1-1000, default 100")) -> Response:
+    """The updates feed (extension): every case's progress in update_id order, masked; for api clients."""
+    client_of(request)
     q = request.query_params
     after = parse_int(q.get("after"), "after", 0, 0, 2**62)
     limit = parse_int(q.get("limit"), "limit", 100, 1, 1000)
@@ -330,68 +420,69 @@ async def updates(request: Request, fmt: str) -> Response:
 
 
 # -- citizen actions (api_key + the reporter's account_id) --------------------------------------------------------
-async def _citizen(request: Request, fmt: str) -> tuple[dict[str, str], Principal]:
-    check_format(fmt)
-    form = await read_form(request)
-    check_api_key(request, form)
+async def _citizen(request: Request) -> tuple[dict[str, str], Principal, str]:
+    form, client = await write_form(request)
     account = text(form, "account_id", required=True)
-    return form, Principal(f"citizen:{account}")
+    return form, Principal(f"citizen:{account}"), client
 
 
-def _owned_by(account: str, allowed: frozenset[str] | None = None, action: str = ""):
-    """A check run inside the write transaction: the caller filed the case (and it is in an allowed state)."""
+def _owned_by(account: str, client: str, allowed: frozenset[str] | None = None, action: str = ""):
+    """A check run inside the write transaction: the caller's client filed the case for this account (and it is
+    in an allowed state)."""
     def check(case) -> None:
-        if not case.account_id or case.account_id != account:
+        if not case.account_id or case.account_id != account or case.client != client:
             raise Forbidden("account_id is not the reporter of this case")
         if allowed is not None and case.state not in allowed:
             raise Conflict(f"{action} not allowed: case {case.id} is {case.state}")
     return check
 
 
-async def _respond(request: Request, fmt: str, case) -> Response:
-    return render([request_dict(case, tz=request.app.state.tz, now_db=to_db(_hub(request).now()))], fmt,
-                  "service_requests")
+async def _respond(request: Request, fmt: str, case, client: str) -> Response:
+    return render([request_dict(case, tz=request.app.state.tz, now_db=to_db(_hub(request).now()), client=client)],
+                  fmt, "service_requests")
 
 
-@router.post("/requests/{case_id}/rate.{fmt}")
-async def rate(request: Request, case_id: str, fmt: str) -> Response:
-    form, who = await _citizen(request, fmt)
-    rating = parse_int(form.get("rating"), "rating", 0, 1, 5)
-    if rating == 0:
-        raise Open311Error(400, "rating is required (1-5)")
+_CITIZEN_ANSWERS = S.answers(list[S.RequestOut], 400, 403, 404, 409, 413, 429)
+
+
+@router.post("/requests/{case_id}/rate.{fmt}", openapi_extra=S.form_body(S.RATE_FORM), responses=_CITIZEN_ANSWERS)
+async def rate(request: Request, case_id: str, fmt: Fmt) -> Response:
+    form, who, client = await _citizen(request)
+    rating = parse_int(form.get("rating"), "rating", None, 1, 5)
     comment = text(form, "comment")
     hub = _hub(request)
     case = await run_in_threadpool(
         lambda: hub.transition(case_id, lc.RATED, who, actor=who.name, note=comment or "", rating=rating,
-                               comment=comment, check=_owned_by(form["account_id"].strip()), action="rate"))
-    return await _respond(request, fmt, case)
+                               comment=comment, check=_owned_by(form["account_id"].strip(), client), action="rate"))
+    return await _respond(request, fmt, case, client)
 
 
-@router.post("/requests/{case_id}/reopen.{fmt}")
-async def reopen(request: Request, case_id: str, fmt: str) -> Response:
-    form, who = await _citizen(request, fmt)
+@router.post("/requests/{case_id}/reopen.{fmt}", openapi_extra=S.form_body(S.REASON_FORM), responses=_CITIZEN_ANSWERS)
+async def reopen(request: Request, case_id: str, fmt: Fmt) -> Response:
+    form, who, client = await _citizen(request)
     reason = text(form, "reason") or ""
     hub = _hub(request)
     allowed = frozenset({lc.RESOLVED, lc.CLOSED, lc.RATED})
     case = await run_in_threadpool(
         lambda: hub.transition(case_id, lc.REOPENED, who, actor=who.name, note=reason,
-                               check=_owned_by(form["account_id"].strip(), allowed, "reopen")))
-    return await _respond(request, fmt, case)
+                               check=_owned_by(form["account_id"].strip(), client, allowed, "reopen")))
+    return await _respond(request, fmt, case, client)
 
 
-@router.post("/requests/{case_id}/cancel.{fmt}")
-async def cancel(request: Request, case_id: str, fmt: str) -> Response:
-    form, who = await _citizen(request, fmt)
+@router.post("/requests/{case_id}/cancel.{fmt}", openapi_extra=S.form_body(S.REASON_FORM), responses=_CITIZEN_ANSWERS)
+async def cancel(request: Request, case_id: str, fmt: Fmt) -> Response:
+    form, who, client = await _citizen(request)
     hub = _hub(request)
     case = await run_in_threadpool(
         lambda: hub.transition(case_id, lc.CANCELLED, who, actor=who.name, note=text(form, "reason") or "市民撤销",
-                               check=_owned_by(form["account_id"].strip())))
-    return await _respond(request, fmt, case)
+                               check=_owned_by(form["account_id"].strip(), client)))
+    return await _respond(request, fmt, case, client)
 
 
-@router.post("/requests/{case_id}/comments.{fmt}")
-async def comment(request: Request, case_id: str, fmt: str) -> Response:
-    form, who = await _citizen(request, fmt)
+@router.post("/requests/{case_id}/comments.{fmt}", openapi_extra=S.form_body(S.COMMENT_FORM),
+             responses=_CITIZEN_ANSWERS)
+async def comment(request: Request, case_id: str, fmt: Fmt) -> Response:
+    form, who, client = await _citizen(request)
     body = (form.get("text") or "").strip()
     if len(body) > MAX_DESCRIPTION:
         raise Open311Error(400, f"text is longer than {MAX_DESCRIPTION} characters")
@@ -400,5 +491,6 @@ async def comment(request: Request, case_id: str, fmt: str) -> Response:
         raise Open311Error(400, "text or media_url is required")
     hub = _hub(request)
     case = await run_in_threadpool(
-        lambda: hub.comment(case_id, who, text=body, media_url=media_url, check=_owned_by(form["account_id"].strip())))
-    return await _respond(request, fmt, case)
+        lambda: hub.comment(case_id, who, text=body, media_url=media_url,
+                            check=_owned_by(form["account_id"].strip(), client)))
+    return await _respond(request, fmt, case, client)

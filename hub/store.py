@@ -64,7 +64,8 @@ def get_case_by_external_id(channel: str | None, external_id: str, *, session: S
 
 def list_cases(*, session: Session, ids: Sequence[str] | None = None, service_codes: Sequence[str] | None = None,
                start: dt.datetime | None = None, end: dt.datetime | None = None,
-               states: Sequence[str] | None = None, account_id: str | None = None, limit: int = 1000) -> list[Case]:
+               states: Sequence[str] | None = None, account_id: str | None = None, client: str | None = None,
+               limit: int = 1000) -> list[Case]:
     q = select(Case)
     if ids is not None:
         q = q.where(Case.id.in_(list(ids)))
@@ -78,7 +79,7 @@ def list_cases(*, session: Session, ids: Sequence[str] | None = None, service_co
         if states:
             q = q.where(Case.state.in_(list(states)))
         if account_id is not None:
-            q = q.where(Case.account_id == account_id)
+            q = q.where(Case.account_id == account_id, Case.client == client)
     return list(session.exec(q.order_by(Case.requested_at.desc(), Case.id.desc()).limit(limit)))
 
 

@@ -11,6 +11,7 @@ only when an `external_id` is given (the hub returns the existing case for a rep
 from __future__ import annotations
 
 import asyncio
+import copy
 import datetime as dt
 import logging
 from collections.abc import Iterable
@@ -34,6 +35,8 @@ class HubClient:
                  public_url: str | None = None):
         """`public_url`: the base the hub's media URLs carry (HUB_PUBLIC_URL), when it differs from `base_url`."""
         self.api_key, self.staff_token = api_key, staff_token
+        self.acting: str | None = None  # the staff member a channel token acts for (on_behalf_of)
+        self._owns_http = True
         self.public_url = (public_url or base_url).rstrip("/")
         self.retries, self.backoff = max(0, retries), backoff
         self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport)
@@ -53,13 +56,29 @@ class HubClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._owns_http:
+            await self._http.aclose()
+
+    def on_behalf_of(self, member_id: str | None) -> HubClient:
+        """This client acting for a staff member registered at the hub (`tg:<telegram user id>`), with its
+        channel token: the hub applies that member's role, level and department and records them in the audit
+        trail (None: the channel itself, which may only read). Shares this client's connections (closing it is a
+        no-op)."""
+        clone = copy.copy(self)
+        clone.acting, clone._owns_http = member_id, False
+        return clone
+
+    # Longest Retry-After a call waits out before giving up on a 429 (then HubRejected).
+    MAX_RETRY_AFTER_S = 60.0
 
     # -- transport --------------------------------------------------------------------------------------------
-    async def _request(self, method: str, path: str, *, with_status: bool = False, **kw) -> Any:
-        """The decoded JSON body (or (status, body) with `with_status`), after bounded retries."""
+    async def _request(self, method: str, path: str, *, with_status: bool = False, attempts: int | None = None,
+                       **kw) -> Any:
+        """The decoded JSON body (or (status, body) with `with_status`), after bounded retries (`attempts` in
+        all, default retries + 1)."""
         last: Exception | None = None
-        for attempt in range(self.retries + 1):
+        total = attempts or self.retries + 1
+        for attempt in range(total):
             if attempt:
                 await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
             try:
@@ -67,12 +86,19 @@ class HubClient:
             except (httpx.TransportError, httpx.TimeoutException) as exc:
                 last = exc
                 log.warning("hub %s %s failed (%s), attempt %d/%d", method, path, type(exc).__name__, attempt + 1,
-                            self.retries + 1)
+                            total)
                 continue
+            if resp.status_code == 429 and attempt < total - 1:
+                # rate-limited: nothing was done; wait as told (bounded) and try again
+                wait = _retry_after(resp)
+                if wait is not None and wait <= self.MAX_RETRY_AFTER_S:
+                    log.warning("hub %s %s answered 429, retrying in %.0f s", method, path, wait)
+                    await asyncio.sleep(wait)
+                    continue
             if resp.status_code >= 500:
                 last = HubError(f"{resp.status_code} from hub")
                 log.warning("hub %s %s answered %d, attempt %d/%d", method, path, resp.status_code, attempt + 1,
-                            self.retries + 1)
+                            total)
                 continue
             if resp.status_code >= 400:
                 raise BY_STATUS.get(resp.status_code, HubRejected)(resp.status_code, _error_list(resp))
@@ -81,12 +107,15 @@ class HubClient:
                 return (resp.status_code, body) if with_status else body
             except ValueError:
                 raise HubError(f"hub answered {method} {path} with a body that is not JSON") from None
-        raise HubUnavailable(f"hub unavailable after {self.retries + 1} attempts: {last}") from last
+        raise HubUnavailable(f"hub unavailable after {total} attempts: {last}") from last
 
     def _staff(self) -> dict[str, str]:
         if not self.staff_token:
             raise HubError("this HubClient has no staff_token")
-        return {"Authorization": f"Bearer {self.staff_token}"}
+        headers = {"Authorization": f"Bearer {self.staff_token}"}
+        if self.acting:
+            headers["X-Acting-Staff"] = self.acting
+        return headers
 
     def _key(self, data: dict | None = None) -> dict:
         out = {"api_key": self.api_key}
@@ -174,7 +203,8 @@ class HubClient:
 
     async def upload_media(self, data: bytes, filename: str = "photo.jpg", content_type: str | None = None) -> str:
         files = {"file": (filename, data, content_type or "application/octet-stream")}
-        body = await self._request("POST", "/media", data={"api_key": self.api_key}, files=files)
+        # the key goes in the query: the hub checks it before it reads the body
+        body = await self._request("POST", "/media", params={"api_key": self.api_key}, files=files)
         return body["media_url"]
 
     # -- citizen actions (citybot extension) ------------------------------------------------------------------------
@@ -266,6 +296,39 @@ class HubClient:
         params = {"since": since.isoformat() if isinstance(since, dt.datetime) else since} if since else {}
         params.update({k: v for k, v in (("level", level), ("department", department)) if v})
         return await self._request("GET", "/staff/v1/stats", params=params or None, headers=self._staff())
+
+
+    # -- staff members (who a channel acts for; citybot extension) ------------------------------------------------
+    async def members(self) -> list[dict]:
+        """The registered staff members (an admin token: those it may manage; a channel token: its own)."""
+        return await self._request("GET", "/staff/v1/members", headers=self._staff())
+
+    async def member(self, member_id: str) -> dict | None:
+        """One staff member ({member_id, name, role, level, department, active, …}), or None when not registered."""
+        try:
+            # one attempt: asked for every message of someone not known yet, it must not hold a citizen up
+            return await self._request("GET", f"/staff/v1/members/{member_id}", headers=self._staff(), attempts=1)
+        except CaseNotFound:
+            return None
+
+    async def add_member(self, member_id: str, *, role: str = "operator", level: str = "街道", department: str = "",
+                         name: str = "", active: bool = True) -> dict:
+        return await self._staff_post("members", {"member_id": member_id, "role": role, "level": level,
+                                                  "department": department, "name": name, "active": active})
+
+    async def update_member(self, member_id: str, **changes: Any) -> dict:
+        """Change the given fields (name, role, level, department, active); None values are left out."""
+        return await self._request("PATCH", f"/staff/v1/members/{member_id}", headers=self._staff(),
+                                   json={k: v for k, v in changes.items() if v is not None})
+
+    async def remove_member(self, member_id: str) -> dict:
+        return await self._request("DELETE", f"/staff/v1/members/{member_id}", headers=self._staff())
+
+
+def _retry_after(resp: httpx.Response) -> float | None:
+    """Retry-After in seconds (delta-seconds form), or None."""
+    raw = (resp.headers.get("retry-after") or "").strip()
+    return float(raw) if raw.isascii() and raw.isdigit() and len(raw) < 6 else None
 
 
 def _error_list(resp: httpx.Response) -> list[dict]:

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SECRETS = {
     "POSTGRES_PASSWORD": "pg-secret", "HUB_API_KEY": "api-secret", "HUB_STAFF_TOKEN": "staff-secret",
-    "PHONE_HASH_SALT": "salt-secret", "TELEGRAM_BOT_TOKEN": "123:tg-secret",
+    "HUB_CHANNEL_TOKEN": "channel-secret", "PHONE_HASH_SALT": "salt-secret", "TELEGRAM_BOT_TOKEN": "123:tg-secret",
     "TELEGRAM_WEBHOOK_SECRET": "webhook-secret", "TELEGRAM_WEBHOOK_URL": "https://bot.city.example/telegram/webhook",
     "HUB_PUBLIC_URL": "https://hub.city.example",
 }
@@ -76,13 +76,15 @@ def test_a_broken_file_fails_validation(tmp_path):
 def test_secrets_reach_the_services_and_no_development_credential_does(config):
     services = config["services"]
     hub = services["hub"]["environment"]
-    assert hub["HUB_API_KEYS"] == SECRETS["HUB_API_KEY"]
+    assert hub["HUB_API_KEYS"] == f"citybot:{SECRETS['HUB_API_KEY']}"
     assert hub["HUB_STAFF_TOKENS"] == f"{SECRETS['HUB_STAFF_TOKEN']}:admin:市:"
+    assert hub["HUB_CHANNEL_TOKENS"] == f"{SECRETS['HUB_CHANNEL_TOKEN']}:tg"
     assert hub["HUB_PUBLIC_URL"] == SECRETS["HUB_PUBLIC_URL"]
     for name in APP_SERVICES:
         env = services[name]["environment"]
         assert env["HUB_API_KEY"] == SECRETS["HUB_API_KEY"] and env["HUB_STAFF_TOKEN"] == SECRETS["HUB_STAFF_TOKEN"]
         assert env["PHONE_HASH_SALT"] == SECRETS["PHONE_HASH_SALT"], name
+        assert env["HUB_CHANNEL_TOKEN"] == SECRETS["HUB_CHANNEL_TOKEN"], name
         assert env["DATABASE_URL"] == "postgresql+psycopg2://citybot:pg-secret@postgres:5432/citybot", name
     for name in ("bot", "notifier"):
         assert services[name]["environment"]["TELEGRAM_BOT_TOKEN"] == SECRETS["TELEGRAM_BOT_TOKEN"]
@@ -96,7 +98,7 @@ def test_secrets_reach_the_services_and_no_development_credential_does(config):
 
 def test_every_setting_a_service_is_given_exists(config):
     """A misspelt variable would be silently ignored by the app: each one must be a citybot setting."""
-    known = {name.upper() for name in Settings.model_fields}
+    known = {name.upper() for name in Settings.model_fields} | {"FORWARDED_ALLOW_IPS"}  # uvicorn's own
     for name in APP_SERVICES:
         assert set(config["services"][name]["environment"]) <= known, name
 

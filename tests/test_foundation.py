@@ -70,22 +70,53 @@ def test_referrals_have_a_default_and_emergency_line():
         ("身份证460100199001011234", "19900101"),
         ("车牌琼A65708一直违停", "65708"),
         ("粤B·8X8X8 停在门口", "8X8X8"),
+        ("电话１３８１２３４５６７８", "１２３４５６７８"),
+        ("手机138.1234.5678", "1234.5678"),
+        ("请拨(0898)66668888", "66668888"),
+        ("（０７５５）８８８８－６６６６", "８８８８－６６６６"),
+        ("+86 10 6552 9988 找物业", "6552 9988"),
+        ("0086 13812345678", "12345678"),
+        ("联系电话 8888 6666", "8888 6666"),
+        ("来电号码一三八一二三四五六七八", "一二三四五六七八"),
+        ("身份证 4403 0119 9001 0112 34", "9001 0112"),
+        ("邮箱 zhang.san@example.com", "zhang.san"),
+        ("王先生反映门口有垃圾", "王先生"),
+        ("张女士说", "张女士"),
+        ("欧阳先生", "欧阳"),
+        ("联系人李小明，电话见附件", "李小明"),
+        ("姓名：赵四", "赵四"),
+        ("我叫孙悟空", "孙悟空"),
     ],
 )
-def test_mask_hides_personal_numbers(raw, must_not_contain):
+def test_mask_hides_personal_data(raw, must_not_contain):
     assert must_not_contain not in mask(raw)
 
 
-def test_mask_keeps_ordinary_text_and_case_numbers():
-    text = "人民路128号门口井盖没了，案件20261124000123"
+@pytest.mark.parametrize("text", [
+    "人民路128号门口井盖没了，案件20261124000123",
+    "2026-03-02 14:00 发现，营业时间8:00-20:00，每份12.5元",
+    "福田区深南大道6008号2栋301室，编号20260302",
+    "各位先生女士，这里的路灯坏了三天",
+    "已派遣至区环境卫生管理所，预计3月10日15:10前处置",
+])
+def test_mask_keeps_ordinary_text_and_case_numbers(text):
     assert mask(text) == text
-    assert mask_name("张三丰") == "张**"
+
+
+def test_mask_keeps_the_shape_of_a_number():
+    assert mask("我的电话13812345678请回电") == "我的电话138****5678请回电"
+    assert mask("１３８１２３４５６７８") == "１３８****５６７８"
+    assert mask("身份证460100199001011234") == "身份证460100********1234"
+    assert mask("座机0898-66668888") == "座机0898-******88"
+    assert mask("王先生") == "*先生" and mask("联系人张三") == "联系人张*"
+    assert mask(mask("电话 138-1234-5678")) == mask("电话 138-1234-5678")  # masking twice changes nothing
+    assert mask_name("张三丰") == "张**" and mask_name("欧阳修") == "欧阳*"
     assert mask("") == ""
 
 
 def test_salted_hash_is_stable_and_salted():
     a = salted_hash("138 1234 5678", "s1")
-    assert a == salted_hash("+8613812345678", "s1")
+    assert a == salted_hash("+8613812345678", "s1") == salted_hash("１３８１２３４５６７８", "s1")
     assert a != salted_hash("13812345678", "s2")
     assert "13812345678" not in a
 
@@ -95,7 +126,14 @@ def test_log_records_are_masked(caplog):
     logger.addFilter(MaskingFilter())
     with caplog.at_level(logging.INFO):
         logger.info("caller %s reported", "13812345678")
+        try:
+            raise ValueError("bad row: 联系人王小二 (0898)66668888 zhang@example.com")
+        except ValueError:
+            logger.exception("insert failed for %s", "王先生")
     assert "13812345678" not in caplog.text and "138****5678" in caplog.text
+    for secret in ("王小二", "66668888", "zhang@", "王先生"):
+        assert secret not in caplog.text
+    assert "ValueError: bad row" in caplog.text  # the traceback is kept, masked
 
 
 # -- settings and CLI --------------------------------------------------------------------------------------

@@ -1,53 +1,47 @@
-"""Who may use the staff commands: the staff users table, the router gate (`StaffFilter`) and `may`.
+"""Who may use the staff commands: the hub's staff members, the router gate (`StaffFilter`) and `may`.
 
-A staff user is a Telegram user id with a role (operator < supervisor < admin, as the hub's tokens), a level
-(街道, 区, 市) and a department ('' = every department). The bot acts at the hub with its own staff token (a 市
-admin by default), so it checks each action here first, with the same rule as the hub (`hubapi.roles.staff_may`),
-against the case's level and department; the hub's audit trail records the person as `actor`.
+Staff members are registered at the hub (`citybot staff-users`, an admin's token; or STAFF_USERS, which the hub
+seeds at start-up), as `tg:<Telegram user id>` with a role (operator < supervisor < admin), a level (街道, 区, 市)
+and a department ('' = every department). The bot calls the hub with its channel token acting for the member
+(`HubClient.on_behalf_of`): the hub applies the member's role, level and department and records them in the
+audit trail. The hub decides; `may` here only explains a refusal before asking (with the hub's own rule,
+`hubapi.roles.staff_may`).
 
-Functions take a keyword-only `session=` and never commit: the caller owns the transaction.
+Who is staff is asked of the hub and remembered for `CACHE_S` seconds per user (also that someone is not), so a
+citizen's messages cost the hub one lookup a minute; a change made with the CLI shows within that time (the hub
+enforces it at once).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
+import time
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from aiogram.filters import BaseFilter
 from aiogram.types import CallbackQuery, Message, TelegramObject, User
-from sqlalchemy import BigInteger
-from sqlmodel import Field, Session, SQLModel, select
 
 from citybot.catalogue import LEVELS
-from hubapi.roles import ROLES, Staff, staff_may
+from hubapi.client import HubClient, HubError
+from hubapi.roles import Staff, staff_may
 
 log = logging.getLogger(__name__)
 
+CHANNEL = "tg"  # the bot's members at the hub are tg:<Telegram user id>
+CACHE_S = 60.0
+ERROR_CACHE_S = 10.0  # after a failed lookup, do not ask again (for that user) for this long
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
-
-class StaffUser(SQLModel, table=True):
-    __tablename__ = "citybot_staff_user"
-
-    id: int | None = Field(default=None, primary_key=True)
-    telegram_user_id: int = Field(unique=True, index=True, sa_type=BigInteger)  # Telegram ids exceed 2^31
-    name: str = Field(default="", max_length=64)  # display name, shown in the audit trail
-    role: str = Field(default="operator", max_length=16)
-    level: str = Field(default="街道", max_length=8)
-    department: str = Field(default="", max_length=64)  # '' = every department
-    active: bool = Field(default=True)
-    created_at: dt.datetime = Field(default_factory=_now)
-    updated_at: dt.datetime = Field(default_factory=_now)
+def member_id(telegram_user_id: int) -> str:
+    return f"{CHANNEL}:{int(telegram_user_id)}"
 
 
 @dataclass(frozen=True)
 class StaffMember:
-    """A staff user as handlers see it (detached from any session)."""
+    """A staff member as handlers see it."""
 
     telegram_user_id: int
     name: str
@@ -56,108 +50,76 @@ class StaffMember:
     department: str = ""
 
     @property
+    def member_id(self) -> str:
+        return member_id(self.telegram_user_id)
+
+    @property
     def actor(self) -> str:
-        """Who did it, for the hub's audit trail."""
-        return f"tg:{self.telegram_user_id} {self.name}".strip()
+        """Who did it, as the hub's audit trail records it."""
+        return f"{self.member_id} {self.name}".strip()
 
     @property
     def as_hub_staff(self) -> Staff:
         return Staff(self.role, self.level, self.department)
 
     @classmethod
-    def of(cls, row: StaffUser) -> StaffMember:
-        return cls(int(row.telegram_user_id), row.name, row.role, row.level, row.department)
+    def of(cls, d: Mapping) -> StaffMember:
+        """From the hub's member JSON."""
+        return cls(int(str(d["member_id"]).partition(":")[2]), d.get("name") or "", d.get("role") or "operator",
+                   d.get("level") or LEVELS[0], d.get("department") or "")
 
 
-class StaffConfigError(ValueError):
-    """A bad role, level or field for a staff user; the message says which, in Chinese."""
+class LookupFailed(Exception):
+    """The hub could not say whether someone is staff (it is unreachable)."""
 
 
-def _check(role: str | None, level: str | None, name: str | None = None, department: str | None = None) -> None:
-    if role is not None and role not in ROLES:
-        raise StaffConfigError(f"角色必须是 {'、'.join(ROLES)} 之一，而不是“{role}”")
-    if level is not None and level not in LEVELS:
-        raise StaffConfigError(f"层级必须是 {'、'.join(LEVELS)} 之一，而不是“{level}”")
-    if name is not None and len(name) > 64:
-        raise StaffConfigError("姓名最多 64 个字符")
-    if department is not None and len(department) > 64:
-        raise StaffConfigError("部门最多 64 个字符")
+class StaffDirectory:
+    """The hub's answer to "is this Telegram user an active staff member?", remembered for a while."""
+
+    def __init__(self, hub: HubClient, ttl: float = CACHE_S, clock=time.monotonic):
+        self.hub, self.ttl, self.clock = hub, ttl, clock
+        self._seen: dict[int, tuple[float, StaffMember | None]] = {}  # user id -> (until, member or None)
+
+    async def lookup(self, telegram_user_id: int) -> StaffMember | None:
+        """The active staff member, or None; LookupFailed when the hub cannot tell and nothing is remembered."""
+        now = self.clock()
+        known = self._seen.get(telegram_user_id)
+        if known is not None and known[0] > now:
+            return known[1]
+        try:
+            found = await self.hub.member(member_id(telegram_user_id))
+        except HubError as exc:
+            log.warning("staff lookup failed: %s", type(exc).__name__)
+            if known is not None:  # keep the last answer a little longer
+                self._seen[telegram_user_id] = (now + ERROR_CACHE_S, known[1])
+                return known[1]
+            raise LookupFailed() from None
+        member = StaffMember.of(found) if found and found.get("active") else None
+        self._seen[telegram_user_id] = (now + self.ttl, member)
+        if len(self._seen) > 50_000:
+            self._seen = {k: v for k, v in self._seen.items() if v[0] > now}
+        return member
+
+    def forget(self, telegram_user_id: int | None = None) -> None:
+        if telegram_user_id is None:
+            self._seen.clear()
+        else:
+            self._seen.pop(telegram_user_id, None)
 
 
-def get(telegram_user_id: int, *, session: Session) -> StaffUser | None:
-    return session.exec(select(StaffUser).where(StaffUser.telegram_user_id == int(telegram_user_id))).first()
+_directories: weakref.WeakKeyDictionary[HubClient, StaffDirectory] = weakref.WeakKeyDictionary()
 
 
-def add(telegram_user_id: int, *, session: Session, role: str = "operator", level: str = "街道",
-        department: str = "", name: str = "") -> StaffUser:
-    """A new staff user; StaffConfigError if the id is already there or a field is bad."""
-    _check(role, level, name, department)
-    if get(telegram_user_id, session=session) is not None:
-        raise StaffConfigError(f"用户 {telegram_user_id} 已是工作人员（用 set 修改）")
-    row = StaffUser(telegram_user_id=int(telegram_user_id), role=role, level=level, department=department.strip(),
-                    name=name.strip())
-    session.add(row)
-    session.flush()
-    return row
+def directory(hub: HubClient) -> StaffDirectory:
+    """The directory of this hub client (one per client, made on first use)."""
+    found = _directories.get(hub)
+    if found is None:
+        found = _directories[hub] = StaffDirectory(hub)
+    return found
 
 
-def update(telegram_user_id: int, *, session: Session, role: str | None = None, level: str | None = None,
-           department: str | None = None, name: str | None = None, active: bool | None = None) -> StaffUser:
-    """Change the given fields (None = keep); StaffConfigError if there is no such user or a field is bad."""
-    _check(role, level, name, department)
-    row = get(telegram_user_id, session=session)
-    if row is None:
-        raise StaffConfigError(f"没有 Telegram 用户 {telegram_user_id} 这个工作人员")
-    for key, value in (("role", role), ("level", level), ("department", department), ("name", name),
-                       ("active", active)):
-        if value is not None:
-            setattr(row, key, value.strip() if isinstance(value, str) else value)
-    row.updated_at = _now()
-    session.add(row)
-    session.flush()
-    return row
-
-
-def remove(telegram_user_id: int, *, session: Session) -> bool:
-    """Delete the staff user; True when there was one."""
-    row = get(telegram_user_id, session=session)
-    if row is None:
-        return False
-    session.delete(row)
-    session.flush()
-    return True
-
-
-def list_users(*, session: Session, active_only: bool = False) -> list[StaffUser]:
-    q = select(StaffUser)
-    if active_only:
-        q = q.where(StaffUser.active == True)  # noqa: E712
-    return list(session.exec(q.order_by(StaffUser.telegram_user_id)))
-
-
-def parse_seed(text: str) -> list[dict]:
-    """STAFF_USERS 'user_id:role:level:department:name,...' -> add() keyword dicts. ValueError on a bad entry."""
-    out = []
-    for item in filter(None, (x.strip() for x in (text or "").split(","))):
-        parts = [p.strip() for p in item.split(":", 4)] + ["", "", "", ""]
-        uid, role, level, department, name = parts[:5]
-        if not uid.lstrip("-").isdigit():
-            raise ValueError(f"bad staff_users entry {item[:20]!r}: the first field must be a Telegram user id")
-        role, level = role or "operator", level or "街道"
-        if role not in ROLES or level not in LEVELS:
-            raise ValueError(f"bad staff_users entry for {uid}: role one of {ROLES}, level one of {LEVELS}")
-        out.append(dict(telegram_user_id=int(uid), role=role, level=level, department=department, name=name))
-    return out
-
-
-def seed(text: str, *, session: Session) -> int:
-    """Add the seeded users that are not in the table yet (idempotent; the table, edited by the CLI, wins)."""
-    added = 0
-    for entry in parse_seed(text):
-        if get(entry["telegram_user_id"], session=session) is None:
-            add(session=session, **entry)
-            added += 1
-    return added
+async def lookup(hub: HubClient, telegram_user_id: int) -> StaffMember | None:
+    return await directory(hub).lookup(telegram_user_id)
 
 
 def parse_chats(text: str) -> dict[str, int]:
@@ -166,7 +128,7 @@ def parse_chats(text: str) -> dict[str, int]:
     for item in filter(None, (x.strip() for x in (text or "").split(","))):
         level, _, chat = item.partition(":")
         level, chat = level.strip(), chat.strip()
-        if level not in LEVELS or not chat.lstrip("-").isdigit():
+        if level not in LEVELS or not chat.lstrip("-").isascii() or not chat.lstrip("-").isdigit():
             raise ValueError(f"bad staff_chats entry {item[:30]!r}: expected <level>:<chat id>, level one of {LEVELS}")
         out[level] = int(chat)
     return out
@@ -178,13 +140,6 @@ def staff_chat_ids(settings) -> frozenset[int]:
     except ValueError:
         log.error("STAFF_CHATS is malformed; no group chat is a staff chat")
         return frozenset()
-
-
-def lookup(engine, telegram_user_id: int) -> StaffMember | None:
-    """The active staff member with this Telegram user id, or None."""
-    with Session(engine) as s:
-        row = get(telegram_user_id, session=s)
-        return StaffMember.of(row) if row is not None and row.active else None
 
 
 def _chat_of(event: TelegramObject):
@@ -204,26 +159,32 @@ def chat_allowed(event: TelegramObject, settings) -> bool:
 
 
 class StaffFilter(BaseFilter):
-    """Passes when the sender is an active staff user, in a private chat or a configured staff chat; it then
-    injects `staff` (a StaffMember) into the handler's keyword arguments."""
+    """Passes when the sender is an active staff member at the hub, in a private chat or a configured staff chat.
+    It then injects `staff` (a StaffMember) and replaces `hub` with the client acting for that member, so that
+    every call a staff handler makes is made as that member."""
 
-    async def __call__(self, event: TelegramObject, engine=None, settings=None,
+    async def __call__(self, event: TelegramObject, hub: HubClient | None = None, settings=None,
                        event_from_user: User | None = None) -> bool | dict[str, Any]:
-        if engine is None or event_from_user is None:
+        if hub is None or event_from_user is None:
             return False
         if settings is not None and not chat_allowed(event, settings):
             return False
-        member = lookup(engine, event_from_user.id)
-        return {"staff": member} if member is not None else False
+        try:
+            member = await lookup(hub, event_from_user.id)
+        except LookupFailed:
+            return False
+        if member is None:
+            return False
+        return {"staff": member, "hub": hub.on_behalf_of(member.member_id)}
 
 
 def _case_field(case: Any, name: str) -> Any:
     return case.get(name) if isinstance(case, Mapping) else getattr(case, name, None)
 
 
-def may(staff: StaffMember | StaffUser | Staff, action: str, case: Any = None) -> bool:
-    """May `staff` do `action` (hubapi.roles.ACTION_ROLE keys) on `case` (a hub case dict or ServiceRequest; None for
-    an action on no case)? The hub's own rule, with the case's level and department."""
+def may(staff: StaffMember | Staff, action: str, case: Any = None) -> bool:
+    """Would the hub let `staff` do `action` (hubapi.roles.ACTION_ROLE keys) on `case` (a hub case dict or
+    ServiceRequest; None for an action on no case)? For explaining before asking: the hub decides."""
     hub_staff = staff if isinstance(staff, Staff) else Staff(staff.role, staff.level, staff.department or "")
     if case is None:
         return staff_may(hub_staff, action)

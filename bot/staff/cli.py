@@ -1,4 +1,5 @@
-"""`citybot staff-users add|set|remove|list`: who may use the staff commands in Telegram (citybot's database)."""
+"""`citybot staff-users add|set|remove|list|import-local`: the staff members the Telegram bot acts for, registered
+at the hub (its staff API, with an admin's staff token: HUB_STAFF_TOKEN or --token)."""
 
 from __future__ import annotations
 
@@ -19,10 +20,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     from citybot.catalogue import LEVELS
     from hubapi.roles import ROLES
 
-    p = sub.add_parser("staff-users", help="manage the Telegram staff users (roles, levels, departments)",
-                       description="Staff users of the Telegram bot, by Telegram user id. Roles: operator < "
+    p = sub.add_parser("staff-users", help="manage the Telegram staff users (roles, levels, departments) at the hub",
+                       description="Staff members of the Telegram bot, by Telegram user id, registered at the hub "
+                                   "(HUB_URL) with an admin's staff token (HUB_STAFF_TOKEN). Roles: operator < "
                                    "supervisor < admin; levels: 街道 < 区 < 市; department empty = all departments.")
-    p.add_argument("--database-url", help="citybot's database (default: settings.resolved_database_url)")
+    p.add_argument("--hub-url", help="hub base URL (default: settings.hub_url)")
+    p.add_argument("--token", help="an admin's staff token (default: settings.hub_staff_token)")
     acts = p.add_subparsers(dest="staff_action", metavar="ACTION")
 
     add = acts.add_parser("add", help="add a staff user")
@@ -44,52 +47,86 @@ def register(sub: argparse._SubParsersAction) -> None:
     rm.add_argument("user_id", type=int)
 
     acts.add_parser("list", help="list staff users as JSON lines")
+    imp = acts.add_parser("import-local", help="register at the hub the staff users of citybot's own database "
+                                               "(table citybot_staff_user, where earlier versions kept them)")
+    imp.add_argument("--database-url", help="citybot's database (default: settings.resolved_database_url)")
     p.set_defaults(func=_run, _parser=p)
 
 
-def _row(row) -> dict:
-    return {"telegram_user_id": row.telegram_user_id, "name": row.name, "role": row.role, "level": row.level,
-            "department": row.department, "active": row.active, "created_at": row.created_at.isoformat(),
-            "updated_at": row.updated_at.isoformat()}
+def _row(d: dict) -> dict:
+    return {"telegram_user_id": int(str(d["member_id"]).partition(":")[2]), **d}
 
 
 def _run(args: argparse.Namespace) -> int:
+    import asyncio
     import json
 
-    from sqlmodel import Session
-
-    from bot.staff import access
-    from citybot.db import create_tables, make_engine
+    from bot.staff.access import member_id
     from citybot.settings import get_settings
+    from hubapi.client import HubClient, HubError, HubRejected
 
     if not args.staff_action:
         args._parser.print_help()
         return 2
-    engine = make_engine(args.database_url or get_settings().resolved_database_url)
-    create_tables(engine)
-    try:
-        with Session(engine) as s:
+    settings = get_settings()
+    if args.hub_url:
+        settings = settings.model_copy(update={"hub_url": args.hub_url})
+    token = args.token if args.token is not None else settings.hub_staff_token
+
+    async def go() -> list[dict]:
+        async with HubClient.from_settings(settings, staff_token=token) as hub:
             if args.staff_action == "list":
-                for row in access.list_users(session=s):
-                    print(json.dumps(_row(row), ensure_ascii=False))
-                return 0
+                return [_row(m) for m in await hub.members()]
             if args.staff_action == "add":
-                row = access.add(args.user_id, session=s, role=args.role, level=args.level,
-                                 department=args.department, name=args.name)
-            elif args.staff_action == "set":
-                row = access.update(args.user_id, session=s, role=args.role, level=args.level,
-                                    department=args.department, name=args.name, active=args.active)
-            else:
-                if not access.remove(args.user_id, session=s):
-                    print(f"citybot staff-users: no staff user {args.user_id}", file=sys.stderr)
-                    return 1
-                s.commit()
-                print(json.dumps({"removed": args.user_id}))
-                return 0
-            out = _row(row)
-            s.commit()
-    except access.StaffConfigError as exc:
-        print(f"citybot staff-users: {exc}", file=sys.stderr)
+                return [_row(await hub.add_member(member_id(args.user_id), role=args.role, level=args.level,
+                                                  department=args.department, name=args.name))]
+            if args.staff_action == "set":
+                return [_row(await hub.update_member(member_id(args.user_id), role=args.role, level=args.level,
+                                                     department=args.department, name=args.name,
+                                                     active=args.active))]
+            if args.staff_action == "remove":
+                await hub.remove_member(member_id(args.user_id))
+                return [{"removed": args.user_id}]
+            return await _import_local(hub, args.database_url or settings.resolved_database_url)
+
+    try:
+        rows = asyncio.run(go())
+    except HubRejected as exc:
+        print(f"citybot staff-users {args.staff_action}: 平台拒绝 / rejected ({exc.status}): {exc.description}",
+              file=sys.stderr)
         return 1
-    print(json.dumps(out, ensure_ascii=False))
+    except HubError as exc:
+        print(f"citybot staff-users {args.staff_action}: {exc}", file=sys.stderr)
+        return 1
+    for row in rows:
+        print(json.dumps(row, ensure_ascii=False))
     return 0
+
+
+async def _import_local(hub, database_url: str) -> list[dict]:
+    """Each row of the old citybot_staff_user table registered at the hub unless it is there already."""
+    from sqlalchemy import inspect, text
+
+    from bot.staff.access import member_id
+    from citybot.db import make_engine
+
+    engine = make_engine(database_url)
+    try:
+        if not inspect(engine).has_table("citybot_staff_user"):
+            return [{"imported": 0, "note": "no citybot_staff_user table"}]
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT telegram_user_id, name, role, level, department, active "
+                                     "FROM citybot_staff_user ORDER BY telegram_user_id")).mappings().all()
+    finally:
+        engine.dispose()
+    out, imported = [], 0
+    for r in rows:
+        mid = member_id(r["telegram_user_id"])
+        if await hub.member(mid) is not None:
+            out.append({"member_id": mid, "skipped": "already registered"})
+            continue
+        await hub.add_member(mid, role=r["role"], level=r["level"], department=r["department"] or "",
+                             name=r["name"] or "", active=bool(r["active"]))
+        imported += 1
+        out.append({"member_id": mid, "imported": True})
+    return out + [{"imported": imported}]

@@ -6,9 +6,10 @@ chat or a configured staff chat). `make_denial_router()` -> the Router placed af
 non-staff user who types a staff command gets a polite "no permission" that lists nothing; any other text falls
 through to the citizen router.
 
-Every action is checked here first against the case as the hub has it (`access.may`: role, level, department)
-and then done through the hub's staff API with `actor` = the staff member, so the hub's audit trail records who.
-Services come from the Dispatcher's workflow data: `hub` (HubClient with a staff token), `settings`, `engine`.
+Every action is done through the hub's staff API as the staff member: `StaffFilter` hands each handler the
+HubClient acting for them (the bot's channel token plus the member's id), so the hub applies their role, level
+and department and its audit trail records them. The rule is the hub's; `access.may` only lets a refusal be
+explained in Chinese before asking. Services come from the Dispatcher's workflow data: `hub`, `settings`.
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ from aiogram.types import (BufferedInputFile, CallbackQuery, InlineKeyboardButto
 from bot.staff import access, views
 from bot.staff.access import StaffFilter, StaffMember, may
 from citybot import catalogue as cat
+from citybot.numbers import parse_int
 from hubapi import states as lc
 from hubapi.client import CaseNotFound, Conflict, Forbidden, HubClient, HubError, HubRejected
 from hubapi.models import StaffCase
-from hubapi.roles import ACTION_LABELS, ACTION_ROLE, ROLE_LABELS, ROLES
+from hubapi.roles import ACTION_LABELS, ACTION_ROLE, ROLE_LABELS, ROLES, action_for_state
 
 log = logging.getLogger("citybot.bot.staff")
 
@@ -148,7 +150,7 @@ def hub_error_text(exc: HubError, case_id: str = "") -> str:
     if isinstance(exc, Conflict):
         return f"案件当前状态不允许此操作（{exc.description}）。"
     if isinstance(exc, Forbidden):
-        return "机器人在案件平台的工作人员权限不足，请联系管理员检查 HUB_STAFF_TOKEN。"
+        return f"案件平台拒绝了该操作：您没有权限（{exc.description}）。"
     if isinstance(exc, HubRejected):
         return f"案件平台拒绝了该操作：{exc.description}"
     return "案件平台暂时无法访问，请稍后再试。"
@@ -158,6 +160,15 @@ async def case_for(hub: HubClient, case_id: str, staff: StaffMember, action: str
     """The case as the hub has it, if `staff` may do `action` on it; else StaffError saying why."""
     try:
         case = await hub.case_detail(case_id)
+    except Forbidden as refused:
+        # the hub will not show this member the case; the channel may read it, to say why in Chinese
+        try:
+            case = await hub.on_behalf_of(None).case_detail(case_id)
+        except HubError as exc:
+            raise StaffError(hub_error_text(exc, case_id)) from None
+        if not may(staff, "read", case):
+            raise StaffError(denied_text(staff, "read", case)) from None
+        raise StaffError(hub_error_text(refused, case_id)) from None  # the hub's own reason (e.g. deactivated)
     except HubError as exc:
         raise StaffError(hub_error_text(exc, case_id)) from None
     if not may(staff, action, case):
@@ -289,10 +300,11 @@ async def cmd_help(message: Message, staff: StaffMember) -> None:
 
 async def cmd_overdue(message: Message, command: CommandObject, staff: StaffMember, hub: HubClient,
                       settings=None) -> None:
-    arg = _norm(command.args)
-    if arg and not arg.isdigit():
-        raise StaffError(f"页码应为数字。用法：{USAGE['overdue']}")
-    text, markup = await overdue_page(hub, staff, settings, int(arg or 1))
+    try:
+        page = parse_int(_norm(command.args), lo=1, hi=10_000, default=1)
+    except ValueError:
+        raise StaffError(f"页码应为数字。用法：{USAGE['overdue']}") from None
+    text, markup = await overdue_page(hub, staff, settings, page)
     await _reply(message, text, markup)
 
 
@@ -414,8 +426,7 @@ async def cmd_status(message: Message, command: CommandObject, staff: StaffMembe
                          "、".join(f"{s}（{views.state_name(s)}）" for s in settable))
     if state in STATUS_REDIRECT:
         raise StaffError(STATUS_REDIRECT[state])
-    action = {lc.DISPATCHED: "dispatch", lc.CLOSED: "close", lc.REOPENED: "reopen"}.get(state, "status")
-    case = await case_for(hub, case_id, staff, action)
+    case = await case_for(hub, case_id, staff, action_for_state(state))
     require_transition(case, state, f"改为“{views.state_name(state)}”")
     out = await call_hub(hub.set_status(case_id, state, note=note, actor=staff.actor), case_id)
     await _reply(message, f"✅ 案件 {case_id} 状态已改为“{views.state_name(out.state)}”。")
@@ -463,8 +474,12 @@ async def on_callback(query: CallbackQuery, staff: StaffMember, hub: HubClient, 
     _, _, rest = (query.data or "").partition(CALLBACK_PREFIX)
     kind, _, arg = rest.partition(":")
     try:
-        if kind == "page" and arg.isdigit():
-            text, markup = await overdue_page(hub, staff, settings, int(arg))
+        if kind == "page":
+            try:
+                page = parse_int(arg, lo=1, hi=10_000)
+            except ValueError:
+                raise StaffError("这个按钮无效。") from None
+            text, markup = await overdue_page(hub, staff, settings, page)
             await query.answer()
             if query.message is not None:
                 await query.message.edit_text(text[:views.TEXT_MAX], reply_markup=markup)
@@ -514,10 +529,15 @@ def make_router() -> Router:
     return router
 
 
-async def deny(message: Message, engine=None, settings=None) -> None:
-    if message.from_user is not None and engine is not None and access.lookup(engine, message.from_user.id):
-        await cmd_unavailable(message)  # staff, but no router took it (e.g. /stats not installed)
-        return
+async def deny(message: Message, hub: HubClient | None = None, settings=None) -> None:
+    if message.from_user is not None and hub is not None:
+        try:
+            if await access.lookup(hub, message.from_user.id):
+                await cmd_unavailable(message)  # staff, but no router took it (e.g. /stats not installed)
+                return
+        except access.LookupFailed:  # the hub cannot say who is staff now: do not say "no permission"
+            await message.answer("案件平台暂时无法访问，请稍后再试。")
+            return
     await message.answer(NO_PERMISSION)
 
 
@@ -540,23 +560,7 @@ def make_denial_router() -> Router:
     return router
 
 
-async def on_startup(engine=None, settings=None, **_) -> None:
-    """Create the staff table and add the STAFF_USERS seed (idempotent)."""
-    if engine is None:
-        return
-    from sqlmodel import Session
-
-    from citybot.db import create_tables
-
-    create_tables(engine)
-    seed = getattr(settings, "staff_users", "") if settings is not None else ""
-    if seed:
-        try:
-            with Session(engine) as s:
-                added = access.seed(seed, session=s)
-                s.commit()
-        except ValueError as exc:
-            log.error("STAFF_USERS not applied: %s", exc)
-            return
-        if added:
-            log.info("staff users: %d added from STAFF_USERS", added)
+async def on_startup(settings=None, **_) -> None:
+    if settings is not None and getattr(settings, "staff_users", ""):
+        log.info("STAFF_USERS is read by the hub (it registers those staff members at its start); "
+                 "manage staff with `citybot staff-users`")

@@ -1,8 +1,8 @@
 """/stats [today|week|month] for staff: the hub's figures as a Chinese summary plus a bar chart (PNG).
 
-Figures come from the hub's staff API (GET /staff/v1/stats via HubClient.stats), narrowed to the staff
-member's scope: the bot acts with one (admin) token, so it passes the member's level and department and the
-hub counts only the cases a staff member of that scope may read (市: everything).
+Figures come from the hub's staff API (GET /staff/v1/stats via HubClient.stats), asked as the staff member
+(the bot acts for them): the hub counts only the cases they may read (市: everything); the member's level and
+department are passed as the scope too, so the summary says which scope it is.
 
 Periods are calendar periods in the city's time zone: today = since 00:00, week = since Monday 00:00,
 month = since the 1st 00:00 (cases FILED in the period; "overdue" is how many of them are overdue now).

@@ -27,6 +27,7 @@ from hubapi.models import Filing
 TZ = ZoneInfo("Asia/Shanghai")
 API_KEY = "test-key"
 STAFF_TOKEN = "tok-admin"
+CHANNEL_TOKEN = "tok-channel"  # the bot's: it acts for the staff members registered at the hub
 
 
 class Clock:
@@ -75,7 +76,13 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def hub_url(tmp_path, clock):
+def hub_extra_settings() -> dict:
+    """More settings for the hub (a test module overrides this fixture, e.g. with staff_users)."""
+    return {}
+
+
+@pytest.fixture
+async def hub_url(tmp_path, clock, hub_extra_settings):
     import uvicorn
 
     from citybot.settings import Settings
@@ -85,7 +92,8 @@ async def hub_url(tmp_path, clock):
     base = f"http://127.0.0.1:{port}"
     settings = Settings(_env_file=None, var_dir=tmp_path, media_dir=tmp_path / "media",
                         hub_database_url=f"sqlite:///{tmp_path / 'hub.db'}", hub_api_keys=API_KEY,
-                        hub_staff_tokens=f"{STAFF_TOKEN}:admin:市:", hub_sweep_interval_s=0, hub_public_url=base)
+                        hub_staff_tokens=f"{STAFF_TOKEN}:admin:市:", hub_channel_tokens=f"{CHANNEL_TOKEN}:tg",
+                        hub_sweep_interval_s=0, hub_public_url=base, **hub_extra_settings)
     server = uvicorn.Server(uvicorn.Config(create_app(settings, clock=clock), host="127.0.0.1", port=port,
                                            log_level="warning", access_log=False, lifespan="on"))
     task = asyncio.create_task(server.serve())
@@ -98,9 +106,19 @@ async def hub_url(tmp_path, clock):
 
 @pytest.fixture
 async def hub(hub_url):
+    """A client with a 市 admin's staff token: what a test does as the city's staff."""
     from hubapi.client import HubClient
 
     async with HubClient(hub_url, api_key=API_KEY, staff_token=STAFF_TOKEN, retries=1) as client:
+        yield client
+
+
+@pytest.fixture
+async def channel_hub(hub_url):
+    """The bot's client: the channel token, acting for registered staff members (HubClient.on_behalf_of)."""
+    from hubapi.client import HubClient
+
+    async with HubClient(hub_url, api_key=API_KEY, staff_token=CHANNEL_TOKEN, retries=1) as client:
         yield client
 
 
@@ -112,7 +130,6 @@ BOTH_DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgre
 def engine(request, tmp_path):
     """citybot's own database: temp SQLite, or (parametrized "postgresql") a fresh PostgreSQL schema."""
     import bot.outbox  # noqa: F401 - registers the tables
-    import bot.staff.access  # noqa: F401 - the staff users table
     import citybot.subscriptions  # noqa: F401
     from citybot.db import create_tables, make_engine
 

@@ -62,7 +62,7 @@ def test_closed_asks_for_a_rating_with_five_buttons():
     p = messages.render(upd("closed"), TZ)
     assert [data for _, data in p["buttons"][0]] == [f"rate:20260302000001:{n}" for n in range(1, 6)]
     assert messages.parse_rating("rate:20260302000001:4") == ("20260302000001", 4)
-    for bad in ("rate:X:0", "rate:X:6", "rate::3", "rate:X", "x:X:3", "rate:X:a", ""):
+    for bad in ("rate:X:0", "rate:X:6", "rate::3", "rate:X", "x:X:3", "rate:X:a", "", "rate:X:፩", "rate:X:²", "rate:X:٣"):
         assert messages.parse_rating(bad) is None
 
 

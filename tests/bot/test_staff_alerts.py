@@ -23,7 +23,7 @@ TZ = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture
-async def alerting(bots, hub, engine):
+async def alerting(bots, channel_hub, engine):
     """make(chats) -> a Notifier whose extra fan-out is StaffAlerts(chats); start(n) runs it; all stopped after."""
     made: list[tuple[Notifier, asyncio.Task | None]] = []
 
@@ -32,8 +32,9 @@ async def alerting(bots, hub, engine):
             cfg = dict(poll_interval=0.05, global_rate=50.0, chat_interval=0.05, backoff=0.1, subscribe_grace=0.0,
                        timezone="Asia/Shanghai")
             cfg.update(config)
-            return Notifier(bot=bots(), hub=hub, engine=engine, config=NotifierConfig(**cfg),
-                            extra_fanout=StaffAlerts(chats, hub, TZ))
+            # as `citybot notifier` runs: the channel token, which may read every case for the alerts
+            return Notifier(bot=bots(), hub=channel_hub, engine=engine, config=NotifierConfig(**cfg),
+                            extra_fanout=StaffAlerts(chats, channel_hub, TZ))
 
         def start(self, n: Notifier) -> Notifier:
             made.append((n, asyncio.create_task(n.run())))

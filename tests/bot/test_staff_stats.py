@@ -9,9 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from aiogram import Dispatcher
-from sqlmodel import Session
 
-from bot.staff import access
 from bot.staff import stats as stats_mod
 from hubapi.client import HubRejected
 from tests.bot.conftest import file_case, until
@@ -21,15 +19,14 @@ TZ = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture
-def staff_users(engine):
-    with Session(engine) as s, s.begin():
-        access.add(ADMIN, session=s, role="admin", level="市", name="王市")
-        access.add(STREET_OP, session=s, role="operator", level="街道", department="区环境卫生管理所", name="李街")
-        access.add(DISTRICT, session=s, role="supervisor", level="区", name="赵区")
+async def staff_users(hub):
+    await hub.add_member(f"tg:{ADMIN}", role="admin", level="市", name="王市")
+    await hub.add_member(f"tg:{STREET_OP}", role="operator", level="街道", department="区环境卫生管理所", name="李街")
+    await hub.add_member(f"tg:{DISTRICT}", role="supervisor", level="区", name="赵区")
 
 
 @pytest.fixture
-async def polling(tg, bots, hub, engine, staff_users, clock, monkeypatch):
+async def polling(tg, bots, channel_hub, engine, staff_users, clock, monkeypatch):
     """The staff routers on the loopback server."""
     from bot import staff
     from citybot.settings import Settings
@@ -38,7 +35,7 @@ async def polling(tg, bots, hub, engine, staff_users, clock, monkeypatch):
     monkeypatch.setattr(stats_mod, "now", lambda: start)
     dp = Dispatcher()
     settings = Settings(_env_file=None, staff_chats="")
-    dp["settings"], dp["engine"], dp["hub"] = settings, engine, hub
+    dp["settings"], dp["engine"], dp["hub"] = settings, engine, channel_hub
     for r in staff.routers():
         dp.include_router(r)
     task = asyncio.create_task(dp.start_polling(bots(), handle_signals=False, polling_timeout=1))

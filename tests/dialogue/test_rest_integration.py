@@ -51,7 +51,7 @@ def drive_report(stack: Stack, sender: str, text: str, metadata: dict, place: st
 
 def test_report_in_chinese_with_a_photo_is_filed_and_followed(stack):
     hub = httpx.Client(base_url=stack.hub_url)
-    up = hub.post("/media", data={"api_key": "citybot-dev-key"}, files={"file": ("p.png", png(), "image/png")})
+    up = hub.post("/media", params={"api_key": "citybot-dev-key"}, files={"file": ("p.png", png(), "image/png")})
     assert up.status_code == 201, up.text
     photo = up.json()["media_url"]
 

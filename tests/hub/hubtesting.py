@@ -10,6 +10,7 @@ from citybot.settings import Settings
 
 TZ = ZoneInfo("Asia/Shanghai")
 API_KEY = "test-key"
+CHANNEL_TOKEN = "tok-channel"
 STAFF = {  # name -> token:role:level:department
     "admin": "tok-admin:admin:市:",
     "district": "tok-district:supervisor:区:",
@@ -38,7 +39,8 @@ class Clock:
 def make_settings(tmp_path, db_url: str | None = None, **kw) -> Settings:
     fields = dict(var_dir=tmp_path, media_dir=tmp_path / "media",
                   hub_database_url=db_url or f"sqlite:///{tmp_path / 'hub.db'}", hub_api_keys=API_KEY,
-                  hub_staff_tokens=",".join(STAFF.values()), hub_sweep_interval_s=0, hub_public_url="http://hub.test")
+                  hub_staff_tokens=",".join(STAFF.values()), hub_channel_tokens=f"{CHANNEL_TOKEN}:tg",
+                  hub_sweep_interval_s=0, hub_public_url="http://hub.test")
     return Settings(_env_file=None, **{**fields, **kw})
 
 

@@ -49,7 +49,7 @@ async def test_post_request_files_and_auto_dispatches(http, clock):
     assert set(created) == {"service_request_id", "token", "service_notice", "account_id", "duplicate_of",
                             "agency_responsible", "expected_datetime", "state", "update_id"}
     assert created["state"] == "dispatched" and created["agency_responsible"] == "区环境卫生管理所"
-    feed = (await http.get("/open311/v2/servicerequestupdates.json", params={"after": 0})).json()
+    feed = (await http.get("/open311/v2/servicerequestupdates.json", params={"after": 0, "api_key": API_KEY})).json()
     told = [u for u in feed if u["service_request_id"] == created["service_request_id"]]
     assert [u["event"] for u in told] == ["received", "dispatched"]  # what the answer says: told up to dispatched
     assert created["update_id"] == told[-1]["update_id"]
@@ -59,10 +59,15 @@ async def test_post_request_files_and_auto_dispatches(http, clock):
     assert got["status"] == "open" and got["state"] == "dispatched" and got["group"] == "市容环境"
     assert got["status_notes"] == "已派遣至区环境卫生管理所"
     assert got["requested_datetime"] == "2026-03-02T09:00:00+08:00"
-    assert got["lat"] == pytest.approx(22.5431) and got["channel"] == "chat" and got["external_id"] == "m-1"
-    assert got["overdue"] is False and got["level"] == "街道" and got["priority"] == "normal"
-    assert "phone" not in got and "13812345678" not in str(got)
-    by_token = (await http.get(f"/open311/v2/tokens/{created['token']}.json")).json()
+    assert got["lat"] == pytest.approx(22.5431) and got["overdue"] is False
+    assert got["level"] == "街道" and got["priority"] == "normal"
+    # public: the report and its place, never the reporter nor the channel's references to them
+    assert not {"phone", "account_id", "channel", "external_id", "rating"} & set(got)
+    assert "13812345678" not in str(got) and "tg:42" not in str(got)
+    own = (await http.get(f"/open311/v2/requests/{created['service_request_id']}.json",
+                          params={"api_key": API_KEY})).json()[0]  # the client that filed it sees its references
+    assert own["channel"] == "chat" and own["external_id"] == "m-1" and own["account_id"] == "tg:42"
+    by_token = (await http.get(f"/open311/v2/tokens/{created['token']}.json", params={"api_key": API_KEY})).json()
     assert by_token == [{"service_request_id": created["service_request_id"], "token": created["token"]}]
 
 
@@ -133,7 +138,7 @@ async def test_get_requests_filters(http, clock):
     assert await ids(start_date="2026-01-01", service_code="JMZX-01") == [b]
     assert await ids(start_date="2026-01-01", end_date="2026-03-03T00:00:00+08:00") == [b, a]
     assert await ids(service_request_id=f"{a},{c}") == [c, a]
-    assert await ids(start_date="2026-01-01", account_id="u1") == [c, a]
+    assert await ids(start_date="2026-01-01", account_id="u1", api_key=API_KEY) == [c, a]
     assert await ids(start_date="2026-01-01", status="closed") == []
     assert await ids(start_date="2026-01-01", status="open", state="dispatched") == [c, b, a]
     assert await ids(start_date="2026-01-01", state="resolved") == []
@@ -183,7 +188,12 @@ BAD_GETS = [
     ("/open311/v2/services", 404, "not found"),
     ("/open311/v2/services/NOPE.json", 404, "service_code 'NOPE' not found"),
     ("/open311/v2/requests/20260302999999.json", 404, "service_request_id 20260302999999 not found"),
-    ("/open311/v2/tokens/nope.json", 404, "token not found"),
+    ("/open311/v2/tokens/nope.json?api_key=test-key", 404, "token not found"),
+    ("/open311/v2/tokens/nope.json", 403, "api_key is required"),
+    ("/open311/v2/servicerequestupdates.json", 403, "api_key is required"),
+    ("/open311/v2/requests.json?account_id=tg:42", 403,
+     "account_id queries need the api_key of the client that filed the cases"),
+    ("/open311/v2/requests.json?limit=%C2%B2", 400, "limit must be an integer between 1 and 1000"),
     ("/open311/v2/requests.json?start_date=yesterday", 400,
      "start_date must be an ISO 8601 date-time, e.g. 2026-01-31T08:00:00+08:00"),
     ("/open311/v2/requests.json?end_date=2026-13-01", 400,
@@ -193,8 +203,12 @@ BAD_GETS = [
     ("/open311/v2/requests.json?state=lost", 400, "state must be among received, dispatched, in_progress, "
      "reopened, resolved, closed, rated, duplicate, cancelled, referred"),
     ("/open311/v2/requests.json?limit=0", 400, "limit must be an integer between 1 and 1000"),
-    ("/open311/v2/servicerequestupdates.json?after=-1", 400, "after must be an integer between 0 and 4611686018427387904"),
-    ("/open311/v2/servicerequestupdates.json?limit=abc", 400, "limit must be an integer between 1 and 1000"),
+    ("/open311/v2/servicerequestupdates.json?api_key=test-key&after=-1", 400,
+     "after must be an integer between 0 and 4611686018427387904"),
+    ("/open311/v2/servicerequestupdates.json?api_key=test-key&limit=abc", 400,
+     "limit must be an integer between 1 and 1000"),
+    ("/open311/v2/servicerequestupdates.json?api_key=test-key&limit=%E1%8D%A9", 400,
+     "limit must be an integer between 1 and 1000"),
 ]
 
 
@@ -231,9 +245,9 @@ async def test_malformed_bodies_never_500(http):
 async def test_updates_feed_pages_by_cursor(http):
     for i in range(3):
         await file(http, lat=f"22.{i}")
-    page1 = (await http.get("/open311/v2/servicerequestupdates.json", params={"limit": 4})).json()
+    page1 = (await http.get("/open311/v2/servicerequestupdates.json", params={"limit": 4, "api_key": API_KEY})).json()
     page2 = (await http.get("/open311/v2/servicerequestupdates.json",
-                            params={"after": page1[-1]["update_id"], "limit": 4})).json()
+                            params={"after": page1[-1]["update_id"], "limit": 4, "api_key": API_KEY})).json()
     ids = [u["update_id"] for u in page1 + page2]
     assert ids == sorted(ids) and len(ids) == 6 == len(set(ids))
     assert [u["event"] for u in page1[:2]] == ["received", "dispatched"]
@@ -242,5 +256,6 @@ async def test_updates_feed_pages_by_cursor(http):
                       "updated_datetime", "media_url", "agency_responsible", "expected_datetime", "result_media_urls",
                       "level", "priority"}
     assert u["status"] == "open" and u["agency_responsible"] == "区环境卫生管理所"
-    x = ET.fromstring((await http.get("/open311/v2/servicerequestupdates.xml", params={"limit": 2})).content)
+    x = ET.fromstring((await http.get("/open311/v2/servicerequestupdates.xml",
+                                      params={"limit": 2, "api_key": API_KEY})).content)
     assert x.tag == "service_request_updates" and len(x.findall("request_update")) == 2
