@@ -90,6 +90,7 @@ class RequestOut(_Out):
     level: Text = None
     priority: Text = None
     result_media_urls: list[str]
+    needs_place: bool | None = None  # present (true) only on a case filed without a place (待补充地点)
 
 
 class CreatedOut(_Out):
@@ -102,6 +103,7 @@ class CreatedOut(_Out):
     expected_datetime: Text = None
     state: Text = None
     update_id: int | None = None
+    needs_place: bool | None = None  # present (true) only on a case filed without a place (待补充地点)
 
 
 class TokenOut(_Out):
@@ -219,6 +221,8 @@ FILING_FORM = {
                                                 "other"]},
         "external_id": _s(L.EXTERNAL_ID, "the channel's id of the report: a repeat returns the same case"),
         "dry_run": {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no", ""]},
+        "needs_place": {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no", ""],
+                        "description": "file without any place, for staff to complete (待补充地点)"},
     },
     "additionalProperties": {"type": "string", "description": "attribute[code] values (GET services/{code})"},
 }

@@ -92,7 +92,7 @@ class ReasonBody(_Body):
 
 
 class PlaceBody(_Body):
-    address: str | None = Field(default=None, max_length=1000)
+    address: str | None = Field(default=None, max_length=L.ADDRESS)
     lat: float | None = Field(default=None, ge=-90, le=90)
     long: float | None = Field(default=None, ge=-180, le=180)
     note: str = Text
@@ -382,24 +382,25 @@ async def find(request: Request, caller: Caller = Depends(current_caller),
     return render([staff_case_dict(c, tz=tz, now_db=now_db) for c in cases], "json", "requests")
 
 
-@router.post("/requests/{case_id}/place")
-async def set_place(request: Request, case_id: str, body: PlaceBody, staff: Staff = Depends(current_staff)):
+@router.post("/requests/{case_id}/place", responses=_ACT)
+async def set_place(request: Request, case_id: str, body: PlaceBody, caller: Caller = Depends(current_caller)):
     """Set or correct a case's place; a case waiting for one (待补充地点) is then dispatched or linked."""
+    _writing(request, caller)
     if not body.address and (body.lat is None or body.long is None):
         raise Open311Error(400, "a place is required: address, or lat and long")
-    case = await run_in_threadpool(_hub(request).set_place, case_id, _who(staff), address=body.address,
-                                   lat=body.lat, long=body.long, actor=body.actor, note=body.note,
-                                   check=_require(staff, "set_place"))
+    case = await run_in_threadpool(_hub(request).set_place, case_id, _who(caller), address=body.address,
+                                   lat=body.lat, long=body.long, actor=_actor(caller, body), note=body.note,
+                                   check=_require(caller, "set_place"))
     return _case(request, case)
 
 
-@router.get("/triage")
-async def triage(request: Request, staff: Staff = Depends(current_staff)):
+@router.get("/triage", responses=S.answers(list[S.StaffCaseOut], 401, 403, xml=False))
+async def triage(request: Request, caller: Caller = Depends(current_caller)):
     """Cases filed without a place (待补充地点) that the caller may read, oldest first."""
     hub = _hub(request)
     cases = await run_in_threadpool(hub.needing_place)
     now_db = to_db(hub.now())
-    visible = [c for c in cases if staff_may(staff, "read", case_level=c.level, case_department=c.agency_responsible)]
+    visible = [c for c in cases if caller.may("read", c)]
     return render([staff_case_dict(c, tz=request.app.state.tz, now_db=now_db) for c in visible], "json", "requests")
 
 

@@ -171,7 +171,7 @@ def test_an_old_release_citybot_database_reaches_head_with_its_rows(engine):
 
     from sqlmodel import Session
 
-    from bot.staff.access import StaffUser
+    from bot.staff.legacy import LegacyStaffUser as StaffUser
     from citybot import subscriptions
 
     with Session(engine) as s:

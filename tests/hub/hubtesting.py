@@ -15,6 +15,7 @@ STAFF = {  # name -> token:role:level:department
     "admin": "tok-admin:admin:市:",
     "district": "tok-district:supervisor:区:",
     "street_op": "tok-street:operator:街道:区环境卫生管理所",
+    "center_op": "tok-center:operator:街道:",  # a command centre (指挥中心) operator: every department
     "other_dept": "tok-other:supervisor:区:园林绿化局",
 }
 

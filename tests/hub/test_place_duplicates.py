@@ -93,8 +93,12 @@ async def test_a_call_without_a_place_is_filed_for_triage_and_completed_by_staff
 
     r = await http.post(f"/staff/v1/requests/{case_id}/place", json={}, headers=auth("admin"))
     assert r.status_code == 400
-    r = await http.post(f"/staff/v1/requests/{case_id}/place", json={"address": "福田区福中三路88号门口", "actor": "cli 王"},
+    # an unassigned case is the command centre's: a department's operator may not take it
+    r = await http.post(f"/staff/v1/requests/{case_id}/place", json={"address": "福田区福中三路88号门口"},
                         headers=auth("street_op"))
+    assert r.status_code == 403, r.text
+    r = await http.post(f"/staff/v1/requests/{case_id}/place", json={"address": "福田区福中三路88号门口", "actor": "cli 王"},
+                        headers=auth("center_op"))
     assert r.status_code == 200, r.text
     done = r.json()
     assert done["state"] == "dispatched" and "needs_place" not in done and done["address"] == "福田区福中三路88号门口"
