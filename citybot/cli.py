@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "bot.staff.cli",
     "bot.terminal",
     "hub.staff_cli",
+    "citybot.conversations",
 )
 
 

@@ -1,6 +1,6 @@
 """The whole dialogue stack on loopback, as separate processes: the hub (`citybot hub`), the action server
-(`citybot actions`) and Rasa (`rasa run --enable-api` in .venv-rasa) with a trained model; used by the REST
-integration test and bench/dialogue.py."""
+(`citybot actions`) and Rasa (`rasa run --enable-api` in .venv-rasa) with a trained model, each on a free port and
+with its state in one directory. Used by `citybot eval-dialogue`, the dialogue tests and bench/dialogue.py."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
 CITYBOT = Path(sys.executable).with_name("citybot")
 
@@ -42,18 +42,6 @@ def find_model() -> Path | None:
         except (tarfile.TarError, OSError):
             continue
     return None
-
-
-def model_or_skip() -> Path:
-    """The model for a test that needs the real Rasa stack; skips with the reason when it cannot run here."""
-    import pytest
-
-    if not RASA.exists():
-        pytest.skip(f"the Rasa virtualenv is missing ({RASA})")
-    model = find_model()
-    if model is None:
-        pytest.skip("no trained model with the dialogue domain (train one: `citybot train`)")
-    return model
 
 
 def png() -> bytes:
