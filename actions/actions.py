@@ -96,7 +96,11 @@ def _drafts(tracker: Tracker, now: float | None = None) -> list[dict]:
 
 def _set_aside(tracker: Tracker, report_slots: dict[str, Any]) -> list[dict]:
     """The drafts with this report added (a report without a description is not worth keeping)."""
-    drafts = _drafts(tracker)
+    return _set_aside_in(_drafts(tracker), report_slots)
+
+
+def _set_aside_in(drafts: list[dict], report_slots: dict[str, Any]) -> list[dict]:
+    drafts = list(drafts)
     if report_slots.get("report_description"):
         drafts.append({**{k: report_slots.get(k) for k in DRAFT_FIELDS}, "at": time.time(), "offered": False})
     return drafts[-MAX_DRAFTS:]
@@ -134,19 +138,31 @@ class ActionStartReport(Action):
         choices = None if code else [{"service_code": a["service_code"], "name": a.get("subcategory")}
                                      for a in cls.choices] or None
         earlier, clear = pending.take(tracker)
-        if turn.address or turn.lat is not None:
-            address, lat, long = turn.address, turn.lat, turn.long
+        own_place = turn.address and not interpret.is_deictic(turn.address)   # "这个路口" points at what came before
+        if own_place or turn.lat is not None:
+            address = turn.address if own_place else None
+            lat, long = turn.lat, turn.long
             if turn.lat is None and earlier.lat is not None and not earlier.place:
                 lat, long = earlier.lat, earlier.long   # a shared location sent first, then a typed place
         else:
             address, lat, long = earlier.place, earlier.lat, earlier.long
         has_place = bool(address) or lat is not None
         photos = list(earlier.photos) + [p for p in turn.photos if p not in earlier.photos]
+        place_text = report.location_text(address, lat, long) if has_place else None
+        more = []
+        if code:   # a second problem in the same message waits as a draft, offered once this one is filed
+            drafts = _drafts(tracker)
+            for other, clause in interpret.other_problems(turn.text, code, services.get().catalogue)[:MAX_DRAFTS]:
+                drafts = _set_aside_in(drafts, {"report_description": clause, "report_code": other,
+                                                "report_location": place_text, "report_lat": lat, "report_long": long,
+                                                "report_photos": [], "report_external_id": report.new_external_id()})
+            if drafts != _drafts(tracker):
+                more.append(SlotSet("report_drafts", drafts))
         return [
             SlotSet("report_description", turn.text),
             SlotSet("report_code", code),
             SlotSet("report_choices", choices),
-            SlotSet("report_location", report.location_text(address, lat, long) if has_place else None),
+            SlotSet("report_location", place_text),
             SlotSet("report_lat", lat),
             SlotSet("report_long", long),
             SlotSet("report_photos", photos),
@@ -154,6 +170,7 @@ class ActionStartReport(Action):
             SlotSet("report_external_id", report.new_external_id()),
             SlotSet("report_place_tries", 0.0),
             SlotSet("form_turn", None),
+            *more,
             *clear,
         ]
 
@@ -438,7 +455,7 @@ class ActionKeepPlace(Action):
         if turn.lat is not None:
             texts.say(dispatcher, "utter_location_kept")
             return pending.keep(tracker, turn)
-        if not place:
+        if not place or interpret.is_deictic(place):
             texts.say(dispatcher, "utter_default")
             return []
         texts.say(dispatcher, "utter_place_kept", place=place)

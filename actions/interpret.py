@@ -24,6 +24,7 @@ Only text that is a place becomes the address: the NLU's location, or a typed an
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -112,6 +113,22 @@ def problem_code(turn: message.Turn, catalogue: cat.Catalogue) -> str | None:
     return keyword_code(rest, catalogue, places=False)
 
 
+_CLAUSES = re.compile(r"[，,。.；;！!？?\n]|还有|另外|而且|并且|同时")
+# A clause that says something is wrong (not just mentions a thing): "旁边的路灯也坏了", not "晚上井盖都看不见".
+_BROKEN = re.compile(r"坏|没了|(?<!看)不见|丢|缺|破|烂|碎|裂|断|倒|歪|翘|塌|堵|满|溢|漏|积水|不亮|灭|闪|坑|脏|臭|乱|占|堆|吵|贴")
+
+
+def other_problems(text: str, code: str | None, catalogue: cat.Catalogue) -> list[tuple[str, str]]:
+    """Further problems told in the same message, as (小类, its clause): "X路垃圾成堆，旁边的路灯也坏了" with code
+    暴露垃圾 → [(路灯故障, "旁边的路灯也坏了")]. Each becomes a draft of its own, never part of the first report."""
+    found: list[tuple[str, str]] = []
+    for clause in (c.strip() for c in _CLAUSES.split(text)):
+        other = keyword_code(clause, catalogue, places=False) if clause else None
+        if other and other != code and _BROKEN.search(clause) and all(other != c for c, _ in found):
+            found.append((other, clause))
+    return found
+
+
 def is_question(text: str) -> bool:
     return bool(_QUESTION.search(text))
 
@@ -132,6 +149,15 @@ def place_text(text: str) -> str:
     t = re.sub(r"^(?:就在|就是在|是在|在|就是|位置是|位置在|地址是|地点是|地址|位置|地点)[：: ]*", "", t)
     t = re.sub(r"(?:那里|那儿|这里|这儿|那边|这边)?(?:吧|啊|呢|哈|哦|呀)?$", "", t)
     return t or clean(text)
+
+
+_DEICTIC = re.compile(r"^(?:这|那|这个|那个|这边|那边|这里|那里)?(?:的)?(?:里|边|儿)?(?:路口|十字路口|门口|附近|旁边|楼下|对面|地方|位置|"
+                      r"路段|一带|街)?$")
+
+
+def is_deictic(place: str | None) -> bool:
+    """A "place" that only points at one told before: 这里, 这个路口, 门口."""
+    return place is not None and bool(_DEICTIC.match(clean(place)))
 
 
 def is_place_phrase(text: str, catalogue: cat.Catalogue) -> bool:
@@ -174,6 +200,8 @@ def _place_slots(place: str) -> dict:
 
 
 def read(turn: message.Turn, form: Form, catalogue: cat.Catalogue) -> Reading:
+    if is_deictic(turn.address):        # "就在这里": no place to file at
+        turn = dataclasses.replace(turn, address=None)
     text = turn.text
     intent = turn.intent or ""
     photos = {}
@@ -291,7 +319,7 @@ def _read_location(turn, form, catalogue, new_code, photos) -> Reading:
 
 def _read_confirm(turn, form, catalogue, new_code, photos) -> Reading:
     text = turn.text
-    if turn.intent == "affirm" and (_AFFIRM_WORDS.match(text) or not (turn.address or new_code)):
+    if turn.intent == "affirm" and (_AFFIRM_WORDS.match(text) or not (turn.address or new_code not in (None, form.code))):
         return Reading(ANSWER, {"report_confirm": True, **photos})
     told = problem_code(turn, catalogue) or (city_code(turn) if turn.intent == "report_problem" else None)
     if told and _new_report(turn, form, told) and turn.intent in ("report_problem", "add_detail", "nlu_fallback"):

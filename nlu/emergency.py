@@ -130,7 +130,8 @@ RULES: tuple[_Rule, ...] = (
                                 r"坠入|坠落|卡在|卡住|困在|被困|困住|被埋|埋在|压在|被压|出不来|爬不上来|爬不出来|上不来|冲走|"
                                 r"卷走|锁在)"),
           past_guard=True),
-    _Rule("trapped", _r(r"被困|困住了|困在里面|困喺|出不来了|爬不上来|爬不出来|救不出来|电梯困人|困电梯|卡在电梯|电梯里困|被埋了|"
+    _Rule("trapped", _r(r"被困|困住了|困在里面|困喺|出不来了|爬不上来|爬不出来|救不出来|电梯困人|困电梯|卡在电梯|电梯里困|电梯关人|"
+                        r"关在电梯|电梯里关|困在电梯|被埋了|"
                         r"埋在下面|埋在里面"), past_guard=True),
     _Rule("trapped", _r(_VEHICLE + r"[^，。！？,.!?]{0,6}(?P<v>掉进|掉到|冲进|翻进|坠入|落入|栽进|开进|滑进)[^，。！？,.!?]{0,4}"
                         r"(?:河|沟|坑|湖|海|水|井|塘|基坑|江)"), past_guard=True),
@@ -214,6 +215,13 @@ def _clean(text: str) -> str:
     for wrong, right in _TYPOS:
         text = text.replace(wrong, right)
     return text
+
+
+def hedged(text: str) -> bool:
+    """Whether the message speaks of a risk, the past or a denial anywhere: then only the rules may call it an
+    emergency, never the intent classifier on its own."""
+    text = _clean(text)
+    return bool(_RISK.search(text) or _PAST.search(text) or re.search(r"隐患|风险|没有人|没人受伤|无人", text))
 
 
 def detect(text: str) -> Emergency | None:

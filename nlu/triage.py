@@ -4,14 +4,15 @@ intent classifier and the category model disagree. Runs as the last step of the 
 
 1. Emergency (nlu/emergency.py rules) → intent `emergency` and the output `emergency` {kinds, lines, evidence,
    source}, in every state: the dialogue answers it before anything else, form or no form. The classifier's own
-   `emergency` intent is kept only when it is very sure (source "classifier", all three lines): the rules decide,
-   the classifier backs them up on wordings they do not know.
+   `emergency` intent is kept only when it is very sure and the message speaks of no risk, past or denial (source
+   "classifier", all three lines): the rules decide, the classifier backs them up on wordings they do not know.
 2. A "report" whose matter is confidently not city management (category 其他 with a referral) → intent
    `not_city_management`: a water outage gets the water company's line, not 城管 buttons.
 3. A message the intent classifier could not place (nlu_fallback, chitchat, or not_city_management) but whose
    matter is confidently a city-management 小类 → `report_problem`: bare nouns ("乱停车") and fragments are reports.
    So is a "place" (inform_location) that says more than the place ("X路上的大树被刮倒了"), and a "progress
-   question" (ask_progress) that asks nothing about progress ("X路有辆车停了一个多月").
+   question" (ask_progress) that asks nothing about progress, or a "detail" (add_detail) that names a place and
+   refers to no earlier report ("X路有辆车停了一个多月").
 4. A report that starts by adding to an earlier one ("补充一下，…") → `add_detail`.
 """
 
@@ -33,6 +34,7 @@ PLACE_ONLY_MAX_REST = 4          # characters beyond the place that a place answ
 _PROGRESS = re.compile(r"进度|处理了|处理得|怎么样|咋样|修好了没|修了没|好了没|到哪|多久|还没|有人管吗|有人来|上次|之前|以前|上周|"
                        r"前几天|反映的|报的|投诉的|举报的|案件|编号|工单|单子|结果|回复|答复|催")
 _MORE_DETAIL = re.compile(r"^(?:我想|我要|再|我)?(?:补充|追加)")
+_DETAIL_WORDS = re.compile(r"补充|追加|再发|照片|图片|视频|附上|说明|忘了说|还有一点|另外|刚才|刚刚|那个案|上次|之前|又")
 
 
 def decide(text: str, intent: str | None, confidence: float, category: dict | None,
@@ -42,7 +44,7 @@ def decide(text: str, intent: str | None, confidence: float, category: dict | No
     if found:
         return EMERGENCY, {**found.as_dict(), "source": "rules"}
     if intent == EMERGENCY:
-        if confidence >= CLASSIFIER_EMERGENCY_MIN:
+        if confidence >= CLASSIFIER_EMERGENCY_MIN and not em.hedged(text):
             return None, {"kinds": [], "lines": list(em.LINES_ORDER), "evidence": [], "source": "classifier"}
         runner_up = next((r.get("name") for r in ranking or () if r.get("name") not in (EMERGENCY, None)), None)
         intent = runner_up or "nlu_fallback"
@@ -64,6 +66,8 @@ def decide(text: str, intent: str | None, confidence: float, category: dict | No
             return REPORT, None
     if intent == "ask_progress" and sure_city and not _PROGRESS.search(text):
         return REPORT, None
+    if intent == "add_detail" and sure_city and (location or {}).get("text") and not _DETAIL_WORDS.search(text):
+        return REPORT, None     # a place and a problem, nothing that refers to an earlier report: a new report
     if intent == REPORT and _MORE_DETAIL.match(text.strip()):
         return "add_detail", None
     return changed, None

@@ -164,3 +164,9 @@ def test_place_sanity_check():
         assert i.looks_like_place(text, CAT), text
     for text in ("公积金怎么提取", "路边有个大坑", "不知道", "晚上很黑", "井盖旁边也有个坑"):
         assert not i.looks_like_place(text, CAT), text
+
+
+def test_a_second_problem_in_the_same_message_is_found_with_its_own_words():
+    assert i.other_problems("滨江路上垃圾堆成山，旁边的路灯也坏了", "SRHJ-01", CAT) == [("SZSS-02", "旁边的路灯也坏了")]
+    assert i.other_problems("路灯不亮，晚上井盖都看不见", "SZSS-02", CAT) == []     # mentioned, not reported
+    assert i.other_problems("井盖坏了，很危险", "SZSS-01", CAT) == []

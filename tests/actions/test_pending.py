@@ -98,3 +98,13 @@ async def test_a_place_said_alone_is_kept_and_the_next_report_uses_it(svc):
     tracker.slots.update(kept)
     slots = slots_of((await run(a.ActionStartReport(), tracker))[0])
     assert slots["report_location"] == "南山区南光路和登良路交叉口" and slots["pending_place"] is None
+
+
+async def test_this_crossing_means_the_place_told_before_and_alone_it_is_no_place(svc):
+    tracker = load_tracker("report_ambiguous_no_place")
+    tracker.latest_message["location"] = {"text": "这个路口"}
+    slots = slots_of((await run(a.ActionStartReport(), tracker))[0])
+    assert slots["report_location"] is None          # the form will ask where
+    tracker.slots.update(pending_place="南山区南光路和登良路交叉口", pending_at=time.time())
+    slots = slots_of((await run(a.ActionStartReport(), tracker))[0])
+    assert slots["report_location"] == "南山区南光路和登良路交叉口"

@@ -109,3 +109,13 @@ async def test_after_filing_the_waiting_draft_is_offered_once(svc, hub):
     tracker.slots["report_drafts"] = slots_of(events)["report_drafts"]
     _, messages = await run(a.ActionSubmitReport(), tracker)
     assert len(said(messages)) == 1     # not offered twice
+
+
+async def test_two_problems_in_one_message_become_a_report_and_a_draft_at_the_same_place(svc):
+    tracker = load_tracker("report_clear_with_photo")
+    tracker.latest_message["text"] = "人民路128号门口井盖坏了，旁边的路灯也不亮"
+    slots = slots_of((await run(a.ActionStartReport(), tracker))[0])
+    assert slots["report_code"] == "SZSS-01"
+    [draft] = slots["report_drafts"]
+    assert (draft["report_code"], draft["report_description"], draft["report_location"]) == (
+        "SZSS-02", "旁边的路灯也不亮", "人民路128号门口")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from citybot.stack import RASA, ROOT, Stack, _wait, find_model, free_port, png  # noqa: F401
+from citybot.stack import CITYBOT, RASA, ROOT, Stack, _wait, find_model, free_port, png  # noqa: F401
 
 
 def model_or_skip() -> Path:

@@ -47,3 +47,15 @@ def test_a_progress_question_must_ask_about_progress():
 
 def test_adding_to_an_earlier_report_is_a_detail():
     assert decide("补充一下，压坏的地方有十几米长", "report_problem", 0.8, cat("YLLH-03", 0.6)) == ("add_detail", None)
+
+
+def test_a_detail_that_names_a_place_and_no_earlier_report_is_a_new_report():
+    loc = {"text": "福田区金田路"}
+    assert decide("福田区金田路有辆僵尸车停了一个多月", "add_detail", 0.4, cat("JMZX-03", 1.0), location=loc) == (
+        "report_problem", None)
+    assert decide("另外那辆车又停回金田路了", "add_detail", 0.8, cat("JMZX-03", 1.0), location=loc) == (None, None)
+
+
+def test_the_classifier_alone_never_calls_a_risk_an_emergency():
+    ranking = [{"name": "emergency", "confidence": 0.95}, {"name": "report_problem", "confidence": 0.04}]
+    assert decide("高压线下面有人钓鱼，怕会触电", "emergency", 0.95, cat(), ranking) == ("report_problem", None)
