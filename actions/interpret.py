@@ -4,7 +4,8 @@ The report form asks for one thing at a time (the 小类, the place, the confirm
 something else: a correction of an earlier answer, a second problem, a question on another matter, a cancel, an
 emergency. `read(turn, form, catalogue)` decides which, from the NLU's outputs (intent, category, location,
 emergency) and a few plain-language markers, and returns the slots to set; the validation action
-(`validate_report_form`) acts on it. Pure: no I/O, so every kind is unit-tested (tests/actions/test_interpret.py).
+(`validate_report_form`) acts on it. No hub and no tracker, so every kind is unit-tested
+(tests/actions/test_interpret.py).
 
 | kind        | e.g. (asked for the place)             | what happens                                                 |
 |-------------|----------------------------------------|--------------------------------------------------------------|
