@@ -215,8 +215,9 @@ class ActionAskReportConfirm(Action):
         summary = report.summary(svc.catalogue, tracker.get_slot("report_code"),
                                  tracker.get_slot("report_description") or "", tracker.get_slot("report_location"),
                                  tracker.get_slot("report_lat"), tracker.get_slot("report_long"), photos)
+        corrected = texts.render("utter_corrected") + "\n" if tracker.get_slot("form_turn") == "correction" else ""
         texts.say(dispatcher, "utter_ask_report_confirm_with_photos" if photos else "utter_ask_report_confirm",
-                  summary=summary)
+                  summary=summary, before=corrected)
         return []
 
 
@@ -300,8 +301,6 @@ class ValidateReportForm(FormValidationAction):
         elif reading.kind == interpret.NEW_REPORT:
             events += self._switch(dispatcher, tracker, svc, slots)
             slots = {}
-        elif reading.kind == interpret.CORRECTION:
-            self._acknowledge(dispatcher, svc, form, reading, slots)
         elif reading.kind == interpret.ASK_CORRECTION:
             texts.say(dispatcher, "utter_ask_what_to_correct")
         elif reading.kind == interpret.DIGRESSION:
@@ -325,15 +324,6 @@ class ValidateReportForm(FormValidationAction):
                 SlotSet("report_long", None), SlotSet("report_photos", new.get("report_photos") or []),
                 SlotSet("report_confirm", None), SlotSet("report_external_id", report.new_external_id()),
                 SlotSet("report_place_tries", 0.0)]
-
-    @staticmethod
-    def _acknowledge(dispatcher, svc, form: interpret.Form, reading: interpret.Reading, slots: dict) -> None:
-        """Say what a correction changed (when it replaced an earlier answer)."""
-        if reading.note == "place" and (form.location or form.requested == "report_confirm"):
-            place = report.location_text(slots.get("report_location"), slots.get("report_lat"), slots.get("report_long"))
-            texts.say(dispatcher, "utter_corrected_place", place=place)
-        elif reading.note == "code" and slots.get("report_code") and form.code:
-            texts.say(dispatcher, "utter_corrected_code", service=report.sub_name(svc.catalogue, slots["report_code"]))
 
 
 class ActionSubmitReport(Action):

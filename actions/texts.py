@@ -53,8 +53,9 @@ def render(name: str, **values: Any) -> str:
     return get().render(name, **values)
 
 
-def say(dispatcher, name: str, *, buttons: list[dict] | None = None, **values: Any) -> str:
-    """Utter the response `name` (its own buttons unless others are given); returns the text said."""
-    text = render(name, **values)
+def say(dispatcher, name: str, *, buttons: list[dict] | None = None, before: str = "", **values: Any) -> str:
+    """Utter the response `name` (its own buttons unless others are given), after the text `before` (another
+    rendered response) in the same message; returns the text said."""
+    text = before + render(name, **values)
     dispatcher.utter_message(text=text, buttons=get().buttons(name) if buttons is None else buttons)
     return text

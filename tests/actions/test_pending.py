@@ -86,7 +86,7 @@ async def test_a_location_shared_at_the_confirmation_corrects_the_place(svc):
     out = slots_of(events)
     assert (out["report_lat"], out["report_long"], out["report_location"]) == (22.61, 114.12, None)
     assert "report_confirm" not in out
-    assert messages[0]["text"] == texts.render("utter_corrected_place", place="共享定位（22.61000, 114.12000）")
+    assert messages == [] and out["form_turn"] == "correction"   # the form shows the summary again
 
 
 async def test_a_place_said_alone_is_kept_and_the_next_report_uses_it(svc):

@@ -23,15 +23,19 @@ async def test_a_place_correction_at_the_confirmation_changes_the_place_and_file
     events, messages = await run(a.ValidateReportForm(), load_tracker("confirm_place_correction"))
     slots = slots_of(events)
     assert slots["report_location"] == "新闻路" and "report_confirm" not in slots   # the form shows the summary again
-    assert slots["form_turn"] == "correction"
-    assert said(messages) == [texts.render("utter_corrected_place", place="新闻路")]
+    assert slots["form_turn"] == "correction" and messages == []
     assert await hub.list_requests() == []
+    tracker = load_tracker("confirm_place_correction")
+    tracker.slots.update(slots)
+    _, messages = await run(a.ActionAskReportConfirm(), tracker)   # what the form asks next: one message
+    assert said(messages) == [texts.render("utter_corrected") + "\n" + texts.render(
+        "utter_ask_report_confirm", summary="【路灯故障】新闻路：福田区香梅路的路灯不亮")]
 
 
 async def test_a_subcategory_correction_changes_the_subcategory(svc):
     events, messages = await run(a.ValidateReportForm(), load_tracker("confirm_code_correction"))
     assert slots_of(events)["report_code"] == "SZSS-07" and "report_confirm" not in slots_of(events)
-    assert said(messages) == [texts.render("utter_corrected_code", service="交通标志损坏")]
+    assert messages == []
 
 
 async def test_another_problem_sets_the_first_aside_as_a_draft_and_goes_on_with_the_new_one(svc):

@@ -106,7 +106,7 @@ def test_a_correction_at_the_confirmation_changes_the_place_and_only_the_confirm
     sender = "777102"
     stack.say(sender, "福田区香梅路的路灯不亮")
     said = texts(stack.say(sender, "说错了，是在红荔路"))
-    assert "位置改为：红荔路" in said and "确认提交吗" in said
+    assert "已为您更正" in said and "红荔路" in said and "确认提交吗" in said
     assert cases_of(stack, sender) == []
     stack.say(sender, "/affirm")
     [case] = cases_of(stack, sender)
