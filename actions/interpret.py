@@ -48,7 +48,8 @@ _CANCEL = re.compile(r"^(?:" + _CANCEL_WORD + r"[，,。！!. ]*)+(?:(?:谢谢|�
 _DENY_ONLY = re.compile(r"^(?:/deny|不|否|不要|不行|不可以|no|No|NO)[。！!. ]*$")
 # A correction: "不对/说错了/搞错了…", "不是X，是Y", "应该是/改成/其实是 Y".
 _CORRECTION = re.compile(r"不对|说错|讲错|搞错|弄错|写错|打错|错了|口误|更正|纠正|改成|改为|改一下|修改|应该是|其实是|我是说|准确地说|"
-                         r"不是在|不在[^，,。]{1,12}[，, ]*(?:是|在)|不是[^，,。是]{1,12}[，, ]*(?:是|而是)")
+                         r"不是在|不在[^，,。]{1,12}[，, ]*(?:是|在)|不是[^，,。是]{1,12}[，, ]*(?:是|而是)|"
+                         r"[，,]\s*不是[^，,。是]{1,12}[。！!]*$|说的是")
 _NOT_X = re.compile(r"(?:不是在|不是|不在)[^，,。是在]{1,12}?(?=[，, ]*(?:是|而是|在|$))")
 _TARGET = re.compile(r"(?:应该是|其实是|我是说|改成|改为|更正为|而是|是在|在|是)[：:，, ]*([^，,。！!？?]{2,40})[。！!]*$")
 _QUESTION = re.compile(r"[?？]|吗[。！!]*$|呢[。！!]*$|怎么|怎样|如何|为什么|为啥|什么|多久|多少|哪里可以|哪里能|去哪|找谁|能不能|"
@@ -91,7 +92,7 @@ def clean(text: str) -> str:
     return text.strip().strip("。！!.，, ")
 
 
-# Catalogue keywords that also name places ("龙城公园西门" is a place, not a 公园设施 report).
+# Catalogue keywords that also name places ("荔枝公园西门" is a place, not a 公园设施 report).
 PLACE_KEYWORDS = frozenset({"公园", "广场", "游园", "公交站", "候车亭", "天桥", "地下通道", "人行道", "绿地", "草地", "夜市",
                             "公厕", "公共厕所", "隔离带", "绿化带", "花坛", "台阶"})
 
@@ -109,7 +110,7 @@ def keyword_code(text: str, catalogue: cat.Catalogue, *, places: bool = True) ->
 
 
 def problem_code(turn: message.Turn, catalogue: cat.Catalogue) -> str | None:
-    """The 小类 the words outside the place name: "深南大道上有个井盖没了" → 井盖, "龙城公园西门" → None."""
+    """The 小类 the words outside the place name: "红荔路上有个井盖没了" → 井盖, "荔枝公园西门" → None."""
     rest = turn.text.replace(turn.address, " ") if turn.address else turn.text
     return keyword_code(rest, catalogue, places=False)
 
@@ -170,7 +171,7 @@ def is_place_phrase(text: str, catalogue: cat.Catalogue) -> bool:
 
 def correction_target(text: str) -> str | None:
     """What the citizen corrects to: the words after the last 是/在/改成…, with "不是X" parts removed."""
-    t = _NOT_X.sub("", text)
+    t = clean(_NOT_X.sub("", clean(text)))
     t = re.sub(r"^(?:不对|说错了|说错|讲错了|搞错了|弄错了|错了|写错了|打错了|口误|更正一下|纠正一下)[，,。! ！]*", "", t.strip())
     m = _TARGET.search(t)
     target = clean(m.group(1)) if m else clean(t)

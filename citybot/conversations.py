@@ -9,7 +9,7 @@ Turns: plain text; "@确认" presses the button whose title contains 确认 amon
 2nd); "!photo [words]" sends a photo (uploaded to the hub first) with the words as its caption; "!loc LAT LONG"
 shares a location. After the turns, when a case is expected, a cooperative citizen answers what the bot still asks,
 at most 6 times: a 确认 button is pressed; buttons naming an expected 小类 → that one; a "是A还是B" question without
-such a button → "都不是，是<first expected 小类>"; a question for the place → the conversation's `where`.
+such a button → "都不是，是<first expected 小类>"; a question for the place → the conversation's `where` (or --where).
 
 Prints PASS/FAIL per conversation, the transcript of every failure, and `conversations: P/N passed` (plus the
 emergencies answered). Without --rasa-url/--hub-url it starts its own stack on loopback (citybot.stack) with the
@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-DEFAULT_WHERE = "福田区福华路88号"
+DEFAULT_WHERE = "福田区红荔路1号"   # the cooperative citizen's place when a conversation gives none (--where)
 EMERGENCY_LINE = re.compile(r"119|110|120")
 LINKED = re.compile(r"已有|重复|同一")
 PLACE_QUESTION = re.compile(r"在哪里|位置|地点|定位|地址")
@@ -108,8 +108,10 @@ def load(path: str | Path) -> list[dict]:
 class Player:
     """Plays conversations against one stack: Rasa's REST webhook and the hub (its Open311 API)."""
 
-    def __init__(self, rasa_url: str, hub, *, prefix: str | None = None, timeout: float = 60.0):
+    def __init__(self, rasa_url: str, hub, *, prefix: str | None = None, timeout: float = 60.0,
+                 default_where: str = DEFAULT_WHERE):
         self.rasa_url = rasa_url.rstrip("/")
+        self.default_where = default_where
         self.hub = hub                       # hub.client.HubClient
         self.prefix = prefix or f"eval{uuid.uuid4().hex[:6]}"
         self.http = httpx.AsyncClient(timeout=timeout)
@@ -158,7 +160,7 @@ class Player:
 
     async def _cooperate(self, sender: str, conv: dict, turns: list[Turn], expected: list[str]) -> None:
         """Answer what the bot still asks, as a cooperative citizen would."""
-        where = str(conv.get("where") or DEFAULT_WHERE)
+        where = str(conv.get("where") or self.default_where)
         for _ in range(COOPERATIVE_TURNS):
             last = turns[-1]
             buttons, text = last.buttons, last.text
@@ -248,12 +250,12 @@ def check(expect: dict, scripted: list[Turn], turns: list[Turn], cases: list[dic
 
 
 async def play_all(conversations: list[dict], rasa_url: str, hub_url: str, *, api_key: str, out=sys.stdout,
-                   prefix: str | None = None) -> list[Result]:
+                   prefix: str | None = None, default_where: str = DEFAULT_WHERE) -> list[Result]:
     from hub.client import HubClient
 
     results = []
     async with HubClient(hub_url, api_key=api_key, retries=1) as hub:
-        player = Player(rasa_url, hub, prefix=prefix)
+        player = Player(rasa_url, hub, prefix=prefix, default_where=default_where)
         try:
             for conv in conversations:
                 result = await player.play(conv)
@@ -280,6 +282,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hub-url", help="the hub that Rasa's action server files to (with --rasa-url)")
     p.add_argument("--model", help="model archive for the stack it starts (default: the newest in models/)")
     p.add_argument("--only", nargs="*", help="play only these conversation ids")
+    p.add_argument("--where", default=DEFAULT_WHERE,
+                   help=f"the cooperative citizen's place when a conversation gives no `where` (default {DEFAULT_WHERE})")
     p.set_defaults(func=_run)
 
 
@@ -301,7 +305,8 @@ def _run(args: argparse.Namespace) -> int:
         if not (args.rasa_url and args.hub_url):
             print("citybot eval-dialogue: give both --rasa-url and --hub-url", file=sys.stderr)
             return 2
-        results = asyncio.run(play_all(conversations, args.rasa_url, args.hub_url, api_key=api_key))
+        results = asyncio.run(play_all(conversations, args.rasa_url, args.hub_url, api_key=api_key,
+                                       default_where=args.where))
     else:
         model = Path(args.model) if args.model else find_model()
         if model is None or not model.exists():
@@ -309,5 +314,6 @@ def _run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 2
         with tempfile.TemporaryDirectory(prefix="eval-dialogue-") as tmp, Stack(Path(tmp), model) as stack:
-            results = asyncio.run(play_all(conversations, stack.rasa_url, stack.hub_url, api_key=DEV_API_KEY))
+            results = asyncio.run(play_all(conversations, stack.rasa_url, stack.hub_url, api_key=DEV_API_KEY,
+                                           default_where=args.where))
     return 0 if all(r.passed for r in results) else 1

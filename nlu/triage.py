@@ -10,7 +10,7 @@ intent classifier and the category model disagree. Runs as the last step of the 
    `not_city_management`: a water outage gets the water company's line, not 城管 buttons.
 3. A message the intent classifier could not place (nlu_fallback, chitchat, or not_city_management) but whose
    matter is confidently a city-management 小类 → `report_problem`: bare nouns ("乱停车") and fragments are reports.
-   So is a "place" (inform_location) that says more than the place ("X路上的大树被刮倒了"), and a "progress
+   So is a "place" (inform_location) that says more than the place ("X路上的大树被刮倒了", "X路口井盖没了"), and a "progress
    question" (ask_progress) that asks nothing about progress, or a "detail" (add_detail) that names a place and
    refers to no earlier report ("X路有辆车停了一个多月").
 4. A report that starts by adding to an earlier one ("补充一下，…") → `add_detail`.
@@ -19,6 +19,7 @@ intent classifier and the category model disagree. Runs as the last step of the 
 from __future__ import annotations
 
 import re
+from typing import Iterable
 
 from nlu import emergency as em
 
@@ -38,8 +39,10 @@ _DETAIL_WORDS = re.compile(r"补充|追加|再发|照片|图片|视频|附上|�
 
 
 def decide(text: str, intent: str | None, confidence: float, category: dict | None,
-           ranking: list[dict] | None = None, location: dict | None = None) -> tuple[str | None, dict | None]:
-    """(the intent to use instead, or None to keep it; the `emergency` output, or None)."""
+           ranking: list[dict] | None = None, location: dict | None = None,
+           keywords: Iterable[str] = ()) -> tuple[str | None, dict | None]:
+    """(the intent to use instead, or None to keep it; the `emergency` output, or None). `keywords`: the catalogue
+    name and keywords of the category's 小类 (a "place" that also names its problem is a report)."""
     found = em.detect(text or "")
     if found:
         return EMERGENCY, {**found.as_dict(), "source": "rules"}
@@ -62,7 +65,7 @@ def decide(text: str, intent: str | None, confidence: float, category: dict | No
     if intent == "inform_location" and sure_city:
         place = (location or {}).get("text") or ""
         rest = re.sub(r"[\s，,。.!！?？、]", "", text.replace(place, "") if place else text)
-        if len(rest) > PLACE_ONLY_MAX_REST:
+        if len(rest) > PLACE_ONLY_MAX_REST or any(len(k) >= 2 and k in rest for k in keywords):
             return REPORT, None
     if intent == "ask_progress" and sure_city and not _PROGRESS.search(text):
         return REPORT, None

@@ -86,6 +86,8 @@ def test_the_category_question_takes_a_button_a_typed_subcategory_or_neither():
     ("说错了，是在新闻路", "affirm", "新闻路", "新闻路"),          # the NLU even called it a yes
     ("不对，是在高新南九道", "affirm", None, "高新南九道"),         # a place the NLU did not find
     ("不是香梅路，是红荔路", "deny", "香梅路", "红荔路"),           # the NLU found the wrong one
+    ("我刚才说的是红荔路，不是香梅路。", "deny", "香梅路", "红荔路"),
+    ("搞错了，应该在景田路那边", "report_problem", None, "景田路"),
 ])
 def test_a_place_correction_changes_the_place_and_never_confirms(text, intent, place, expected):
     r = read(turn(text, intent, place=place), AT_CONFIRM)

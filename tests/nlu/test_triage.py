@@ -59,3 +59,12 @@ def test_a_detail_that_names_a_place_and_no_earlier_report_is_a_new_report():
 def test_the_classifier_alone_never_calls_a_risk_an_emergency():
     ranking = [{"name": "emergency", "confidence": 0.95}, {"name": "report_problem", "confidence": 0.04}]
     assert decide("高压线下面有人钓鱼，怕会触电", "emergency", 0.95, cat(), ranking) == ("report_problem", None)
+
+
+def test_a_place_that_also_names_its_problem_is_a_report():
+    loc = {"text": "福田区景田北路鹏盛村门口"}
+    assert decide("福田区景田北路鹏盛村门口井盖没了", "inform_location", 0.8, cat("SZSS-01", 1.0), location=loc,
+                  keywords=("井盖缺失破损", "井盖", "井盖没了")) == ("report_problem", None)
+    loc = {"text": "罗湖区荔枝公园"}
+    assert decide("我在罗湖区荔枝公园", "inform_location", 0.9, cat("YLLH-07", 0.95), location=loc,
+                  keywords=("公园设施损坏", "健身器材")) == (None, None)
