@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from actions import message, texts
+from actions import message, report, texts
 from citybot import catalogue as cat
 
 EMERGENCY, CANCEL, CORRECTION, NEW_REPORT, DIGRESSION = "emergency", "cancel", "correction", "new_report", "digression"
@@ -217,7 +217,8 @@ def read(turn: message.Turn, form: Form, catalogue: cat.Catalogue) -> Reading:
 
     # a shared location answers "where" and corrects the place at the confirmation
     if turn.lat is not None:
-        shared = {"report_location": None, "report_lat": turn.lat, "report_long": turn.long, **photos}
+        shared = {"report_location": report.location_text(None, turn.lat, turn.long), "report_lat": turn.lat,
+                  "report_long": turn.long, **photos}
         return Reading(ANSWER if form.requested == "report_location" else CORRECTION, shared, note="place")
 
     new_code = problem_code(turn, catalogue) or city_code(turn)

@@ -61,7 +61,8 @@ def test_a_place_named_like_a_catalogue_keyword_is_a_place_not_another_problem()
 def test_a_shared_location_answers_where_and_corrects_the_place_at_the_confirmation():
     assert read(turn("", "nlu_fallback", lat=22.54), AT_PLACE).kind == i.ANSWER
     r = read(turn("", "nlu_fallback", lat=22.54), AT_CONFIRM)
-    assert (r.kind, r.slots["report_lat"], r.slots["report_location"]) == (i.CORRECTION, 22.54, None)
+    assert (r.kind, r.slots["report_lat"], r.slots["report_location"]) == (i.CORRECTION, 22.54,
+                                                                           "共享定位（22.54000, 114.05000）")
 
 
 def test_only_a_confirmation_confirms():

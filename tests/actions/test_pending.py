@@ -84,7 +84,8 @@ async def test_a_location_shared_at_the_confirmation_corrects_the_place(svc):
     tracker.latest_message["metadata"] = {"location": {"lat": 22.61, "long": 114.12}}
     events, messages = await run(a.ValidateReportForm(), tracker)
     out = slots_of(events)
-    assert (out["report_lat"], out["report_long"], out["report_location"]) == (22.61, 114.12, None)
+    assert (out["report_lat"], out["report_long"], out["report_location"]) == (22.61, 114.12,
+                                                                               "共享定位（22.61000, 114.12000）")
     assert "report_confirm" not in out
     assert messages == [] and out["form_turn"] == "correction"   # the form shows the summary again
 
