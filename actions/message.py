@@ -1,5 +1,6 @@
 """Reading one user turn: the NLU's `category` and `location` outputs, entities, and channel metadata.
 
+The NLU's `emergency` output (nlu/components/triage.py) says which line(s) a dangerous situation needs.
 The channel puts photos in the message metadata as {"photos": [media_url, ...]} and a shared location as
 {"location": {"lat": .., "long": ..}}. The NLU's properties arrive in tracker.latest_message; the service_code
 and location entities are read as a fallback (e.g. when a message came through an older model).
@@ -51,6 +52,7 @@ class Turn:
     photos: tuple[str, ...] = ()
     contact: dict = field(default_factory=dict)
     entities: tuple[dict, ...] = ()
+    emergency: dict | None = None   # nlu/components/triage.py: {kinds, lines, evidence, source}
 
     def entity(self, name: str) -> Any:
         return next((e.get("value") for e in self.entities if e.get("entity") == name), None)
@@ -101,6 +103,7 @@ def read(msg: dict | None) -> Turn:
     photos = tuple(str(p) for p in (meta.get("photos") or ()) if isinstance(p, str) and p.startswith(("http://", "https://")))
     contact = meta.get("contact") if isinstance(meta.get("contact"), dict) else {}
     intent = (msg.get("intent") or {}).get("name")
+    emergency = msg.get("emergency") if isinstance(msg.get("emergency"), dict) else None
     return Turn(text=(msg.get("text") or "").strip(), intent=intent, classification=_classification(msg),
                 address=_address(msg), lat=lat, long=long, photos=photos, contact=contact,
-                entities=tuple(msg.get("entities") or ()))
+                entities=tuple(msg.get("entities") or ()), emergency=emergency)

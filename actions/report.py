@@ -1,4 +1,4 @@
-"""The words of a report: the summary the citizen confirms, the filing sent to the hub, and the replies."""
+"""A report: the summary the citizen confirms, the filing sent to the hub, and the replies (words: domain/texts.yml)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,10 @@ import datetime as dt
 import uuid
 from zoneinfo import ZoneInfo
 
+from actions import texts
 from citybot import catalogue as cat
 from hubapi.client import CreatedRequest, Filing, ServiceRequest
 from hubapi.states import label
-
-STATE_NAMES = {
-    "received": "已受理", "dispatched": "已派遣", "in_progress": "处置中", "resolved": "已处理",
-    "closed": "已结案", "rated": "已评价", "cancelled": "已撤销", "duplicate": "已合并",
-    "referred": "已转办", "reopened": "重新处理中",
-}
-
 
 def new_external_id() -> str:
     """The report's stable idempotency key (hub dedupes on channel + external_id)."""
@@ -32,14 +26,17 @@ def location_text(address: str | None, lat: float | None, long: float | None) ->
     if address:
         return address
     if lat is not None and long is not None:
-        return f"共享定位（{lat:.5f}, {long:.5f}）"
-    return "未提供"
+        return texts.render("utter_place_shared", lat=f"{lat:.5f}", long=f"{long:.5f}")
+    return texts.render("utter_place_missing")
 
 
 def summary(catalogue: cat.Catalogue, code: str, description: str, address: str | None, lat, long,
             photos: list[str]) -> str:
-    pics = f"，照片{len(photos)}张" if photos else ""
-    return f"【{sub_name(catalogue, code)}】{location_text(address, lat, long)}：{description}{pics}"
+    values = {"service": sub_name(catalogue, code), "place": location_text(address, lat, long),
+              "description": description}
+    if photos:
+        return texts.render("utter_report_summary_photos", photos=len(photos), **values)
+    return texts.render("utter_report_summary", **values)
 
 
 def filing(*, code: str, description: str, address: str | None, lat, long, photos: list[str], account_id: str,
@@ -67,28 +64,30 @@ def when(t: dt.datetime | None, tz: ZoneInfo) -> str:
 
 def filed_reply(created: CreatedRequest, catalogue: cat.Catalogue, code: str, tz: ZoneInfo) -> str:
     sub = catalogue.by_code(code)
-    dept = created.agency_responsible or (sub.department if sub else "相关部门")
-    due = f"，预计{when(created.expected_datetime, tz)}前处置" if created.expected_datetime else ""
-    limit = f"（处置时限{sub.time_limit.describe()}）" if sub else ""
-    return f"已为您提交，案件编号：{created.service_request_id}。已派遣至{dept}{due}{limit}。有进展会通知您。"
+    values = {"case_id": created.service_request_id,
+              "department": created.agency_responsible or (sub.department if sub else "相关部门"),
+              "limit": sub.time_limit.describe() if sub else ""}
+    if created.expected_datetime:
+        return texts.render("utter_report_filed", due=when(created.expected_datetime, tz), **values)
+    return texts.render("utter_report_filed_undated", **values)
 
 
 def duplicate_reply(created: CreatedRequest) -> str:
-    return (f"这个问题已有市民反映过（案件{created.duplicate_of}），正在处理中，无需重复提交。"
-            f"已为您关注该案件，有进展会通知您。")
+    return texts.render("utter_report_duplicate", case_id=created.duplicate_of)
 
 
 def status_line(case: ServiceRequest, tz: ZoneInfo) -> str:
-    state = label(case.state) if case.state else case.status
-    parts = [f"案件{case.service_request_id}（{case.service_name or case.service_code}）：{state}"]
+    details = []
     if case.agency_responsible:
-        parts.append(f"承办部门：{case.agency_responsible}")
+        details.append(texts.render("utter_case_status_department", department=case.agency_responsible))
     if case.state == "duplicate" and case.duplicate_of:
-        parts.append(f"已并入案件{case.duplicate_of}")
+        details.append(texts.render("utter_case_status_merged", case_id=case.duplicate_of))
     if case.overdue:
-        parts.append("已超过处置时限，已督办")
+        details.append(texts.render("utter_case_status_overdue"))
     elif case.expected_datetime and case.state in ("received", "dispatched", "in_progress", "reopened"):
-        parts.append(f"预计{when(case.expected_datetime, tz)}前处置")
+        details.append(texts.render("utter_case_status_due", due=when(case.expected_datetime, tz)))
     if case.status_notes and case.state in ("resolved", "closed", "rated"):
-        parts.append(f"处理结果：{case.status_notes}")
-    return "，".join(parts) + "。"
+        details.append(texts.render("utter_case_status_result", notes=case.status_notes))
+    return texts.render("utter_case_status", case_id=case.service_request_id,
+                        service=case.service_name or case.service_code, state=label(case.state) if case.state else case.status,
+                        details="".join(details))

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "dialogue"))
-from stack import Stack, find_model  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from citybot.stack import Stack, find_model  # noqa: E402
 
 
 def pct(values: list[float], q: float) -> float:

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "bot.staff.cli",
     "bot.terminal",
     "hubapi.staff_cli",
+    "citybot.conversations",
 )
 
 

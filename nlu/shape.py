@@ -2,7 +2,8 @@
 
     {"text", "intent": {"name", "confidence"}, "intent_ranking": [...top 5], "entities": [...],
      "category": {"category", "subcategory", "service_code", "confidence", "alternatives", "referral"},
-     "location": {"text", "city", "district", "road", "cross_road", "number", "landmark", "position"} | None}
+     "location": {"text", "city", "district", "road", "cross_road", "number", "landmark", "position"} | None,
+     "emergency": {"kinds", "lines", "evidence", "source"} | None}
 
 Standard library only (used in both virtualenvs).
 """
@@ -37,10 +38,11 @@ def shape(parse_data: dict[str, Any], text: str | None = None) -> dict[str, Any]
         ],
         "category": category,
         "location": parse_data.get("location"),
+        "emergency": parse_data.get("emergency"),
     }
 
 
 def empty_answer(text: str = "") -> dict[str, Any]:
     """The answer for a message with nothing to understand (empty, whitespace, control characters only)."""
     return {"text": text, "intent": {"name": None, "confidence": 0.0}, "intent_ranking": [], "entities": [],
-            "category": empty_category(), "location": None}
+            "category": empty_category(), "location": None, "emergency": None}

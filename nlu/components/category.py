@@ -1,6 +1,7 @@
 """CategoryClassifier: decides the 大类/小类 (or 其他 + referral) of every message, with calibrated confidence.
 
-Trained in `rasa train` from report_problem examples labelled by `metadata.subcategory` (a service code) and
+Trained in `rasa train` from report_problem examples labelled by `metadata.subcategory` (a service code; examples
+marked `metadata.intent_only` train the intent classifier only) and
 from not_city_management examples (labelled 其他, split by `metadata.referral`), plus the non-report intents
 listed in `other_intents` as 其他. Sets the output property `category` on every message and, when the message
 is a city-management matter, a `service_code` entity whose extra keys carry category/subcategory/confidence
@@ -40,6 +41,8 @@ def example_label(message: Message, other_intents: set[str], catalogue: cat.Cata
         for key in ("intent", "example"):
             if isinstance(meta.get(key), dict):
                 merged.update(meta[key])
+    if merged.get("intent_only"):   # intent classifier examples only (e.g. short chat openings, data/nlu/openings.yml)
+        return None
     if intent == "report_problem":
         code = merged.get("subcategory") or merged.get("service_code")
         sub = catalogue.lookup(str(code)) if code else None
@@ -51,6 +54,12 @@ def example_label(message: Message, other_intents: set[str], catalogue: cat.Cata
     if intent in other_intents:
         return OTHER_PREFIX + "none"
     return None
+
+
+def _intent_only(message: Message) -> bool:
+    meta = message.get("metadata") or {}
+    return isinstance(meta, dict) and any(isinstance(meta.get(k), dict) and meta[k].get("intent_only")
+                                          for k in ("intent", "example"))
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True)
@@ -89,7 +98,7 @@ class CategoryClassifier(GraphComponent):
         for message in training_data.intent_examples:
             label = example_label(message, other_intents, self.catalogue)
             if label is None:
-                skipped += message.get(INTENT) == "report_problem"
+                skipped += message.get(INTENT) == "report_problem" and not _intent_only(message)
                 continue
             texts.append(message.get(TEXT))
             labels.append(label)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from action_helpers import file_case, load_tracker, run
 from actions import actions as a
+from actions import texts
 from rasa_sdk.events import SlotSet
 
 RESULT = "http://127.0.0.1:8311/media/result.jpg"
@@ -36,7 +37,7 @@ async def test_progress_of_an_unknown_case_and_of_nobody(svc, hub):
     events, messages = await run(a.ActionCheckProgress(), load_tracker("progress_unknown_case"))
     assert events == [] and messages[0]["text"] == "没有找到案件20990101000001，请核对案件编号（14位数字）。"
     events, messages = await run(a.ActionCheckProgress(), load_tracker("progress_by_mention"))
-    assert events == [] and messages[0]["response"] == "utter_no_cases"
+    assert events == [] and messages[0]["text"] == texts.render("utter_no_cases")
 
 
 async def test_list_my_cases_only(svc, hub):
@@ -112,4 +113,4 @@ async def test_fallback_with_a_bare_case_number_gives_its_progress(svc, hub):
     assert events == [SlotSet("last_case_id", case_id)]
     assert messages[0]["text"].startswith(f"案件{case_id}（井盖缺失破损）：已派遣")
     events, messages = await run(a.ActionFallback(), load_tracker("fallback_gibberish"))
-    assert events == [] and [m["response"] for m in messages] == ["utter_default"]
+    assert events == [] and [m["text"] for m in messages] == [texts.render("utter_default")]

@@ -6,7 +6,7 @@ import datetime as dt
 
 from action_helpers import DOWN_URL, hub_client, load_tracker, run
 from actions import actions as a
-from actions import outbox
+from actions import outbox, texts
 from citybot.settings import DEV_API_KEY
 from hubapi.client import HubClient
 from hubapi.models import Filing
@@ -21,7 +21,7 @@ async def test_hub_down_then_up_files_exactly_once(svc, hub_app, hub):
         # a second press of "确认" while the hub is still down queues nothing new
         await run(a.ActionSubmitReport(), load_tracker("submit_report"))
         assert events == [SlotSet(s, None) for s in a.REPORT_SLOTS]
-        assert messages[0]["response"] == "utter_report_queued"
+        assert messages[0]["text"] == texts.render("utter_report_queued")
         [row] = svc.store.pending()
         assert (row.external_id, row.sender_id, row.filing.service_code) == ("ext-submit-1", "10001", "SZSS-01")
         assert await outbox.flush(svc) == 0           # still down: the row waits with a backoff

@@ -6,7 +6,7 @@ import time
 
 from action_helpers import load_tracker, run
 from actions import actions as a
-from actions import pending
+from actions import pending, texts
 from rasa_sdk.events import SlotSet
 
 PHOTO = "http://127.0.0.1:8311/media/first.jpg"
@@ -26,7 +26,7 @@ def slots_of(events) -> dict:
 
 async def test_a_photo_alone_is_kept_and_the_citizen_is_asked_what_and_where(svc):
     events, messages = await run(a.ActionFallback(), wordless({"photos": [PHOTO]}))
-    assert [m["response"] for m in messages] == ["utter_photo_kept"]
+    assert [m["text"] for m in messages] == [texts.render("utter_photo_kept")]
     kept = slots_of(events)
     assert kept["pending_photos"] == [PHOTO] and kept["pending_lat"] is None
     assert abs(kept["pending_at"] - time.time()) < 5
@@ -34,7 +34,7 @@ async def test_a_photo_alone_is_kept_and_the_citizen_is_asked_what_and_where(svc
 
 async def test_a_location_alone_is_kept_and_a_second_photo_adds_to_the_first(svc):
     events, messages = await run(a.ActionFallback(), wordless({"location": {"lat": 22.54, "long": 114.05}}))
-    assert [m["response"] for m in messages] == ["utter_location_kept"]
+    assert [m["text"] for m in messages] == [texts.render("utter_location_kept")]
     kept = slots_of(events)
     events, _ = await run(a.ActionFallback(), wordless({"photos": [PHOTO, "http://h/2.jpg"]}, kept))
     both = slots_of(events)
@@ -44,7 +44,7 @@ async def test_a_location_alone_is_kept_and_a_second_photo_adds_to_the_first(svc
 
 async def test_gibberish_is_still_asked_to_rephrase_and_keeps_nothing(svc):
     events, messages = await run(a.ActionFallback(), load_tracker("fallback_gibberish"))
-    assert events == [] and [m["response"] for m in messages] == ["utter_default"]
+    assert events == [] and [m["text"] for m in messages] == [texts.render("utter_default")]
 
 
 async def test_the_next_report_takes_the_photo_and_the_location_and_clears_them(svc):
@@ -82,5 +82,30 @@ async def test_add_detail_takes_the_pending_photo(svc):
 async def test_a_location_shared_at_the_confirmation_corrects_the_place(svc):
     tracker = load_tracker("form_photo_at_confirm")
     tracker.latest_message["metadata"] = {"location": {"lat": 22.61, "long": 114.12}}
-    out = await a.ValidateReportForm().extract_report_confirm(None, tracker, {})
-    assert (out["report_lat"], out["report_long"]) == (22.61, 114.12) and "report_confirm" not in out
+    events, messages = await run(a.ValidateReportForm(), tracker)
+    out = slots_of(events)
+    assert (out["report_lat"], out["report_long"], out["report_location"]) == (22.61, 114.12,
+                                                                               "共享定位（22.61000, 114.12000）")
+    assert "report_confirm" not in out
+    assert messages == [] and out["form_turn"] == "correction"   # the form shows the summary again
+
+
+async def test_a_place_said_alone_is_kept_and_the_next_report_uses_it(svc):
+    events, messages = await run(a.ActionKeepPlace(), load_tracker("place_alone"))
+    kept = slots_of(events)
+    assert kept["pending_place"] == "南山区南光路和登良路交叉口" and kept["pending_lat"] is None
+    assert messages[0]["text"] == texts.render("utter_place_kept", place="南山区南光路和登良路交叉口")
+    tracker = load_tracker("report_ambiguous_no_place")   # "这里的…" with no place of its own
+    tracker.slots.update(kept)
+    slots = slots_of((await run(a.ActionStartReport(), tracker))[0])
+    assert slots["report_location"] == "南山区南光路和登良路交叉口" and slots["pending_place"] is None
+
+
+async def test_this_crossing_means_the_place_told_before_and_alone_it_is_no_place(svc):
+    tracker = load_tracker("report_ambiguous_no_place")
+    tracker.latest_message["location"] = {"text": "这个路口"}
+    slots = slots_of((await run(a.ActionStartReport(), tracker))[0])
+    assert slots["report_location"] is None          # the form will ask where
+    tracker.slots.update(pending_place="南山区南光路和登良路交叉口", pending_at=time.time())
+    slots = slots_of((await run(a.ActionStartReport(), tracker))[0])
+    assert slots["report_location"] == "南山区南光路和登良路交叉口"

@@ -6,6 +6,7 @@ from unittest.mock import ANY
 
 from action_helpers import file_case, load_tracker, run
 from actions import actions as a
+from actions import texts
 from hubapi.models import Reporter
 from rasa_sdk.events import ActiveLoop, SlotSet
 
@@ -24,8 +25,10 @@ async def test_clear_report_with_place_and_photo_needs_only_confirmation(svc):
         SlotSet("report_photos", [PHOTO]),
         SlotSet("report_confirm", None),
         SlotSet("report_external_id", ANY),
+        SlotSet("report_place_tries", 0.0),
+        SlotSet("form_turn", None),
     ]
-    assert len(events[-1]["value"]) == 32 and messages == []
+    assert len(events[-3]["value"]) == 32 and messages == []
 
 
 async def test_unsure_classification_asks_with_two_buttons(svc):
@@ -53,18 +56,18 @@ async def test_shared_location_is_a_place(svc):
 
 async def test_form_takes_the_button_the_typed_address_and_a_late_photo(svc):
     form = a.ValidateReportForm()
-    domain = {"forms": {"report_form": {"required_slots": ["report_code", "report_location", "report_confirm"]}}}
-    events, _ = await run(form, load_tracker("form_choose_subcategory"), domain)
-    assert events == [SlotSet("report_code", "SZSS-02")]
-    events, _ = await run(form, load_tracker("form_typed_address"), domain)
-    assert events == [SlotSet("report_location", "幸福小区东门")]
-    events, _ = await run(form, load_tracker("form_cancel_at_location"), domain)
-    assert events == []  # nothing extracted: the form rejects and the cancel rule takes over
-    events, _ = await run(form, load_tracker("form_photo_at_confirm"), domain)
+    events, _ = await run(form, load_tracker("form_choose_subcategory"))
+    assert events == [SlotSet("report_code", "SZSS-02"), SlotSet("form_turn", "answer")]
+    events, _ = await run(form, load_tracker("form_typed_address"))
+    assert events == [SlotSet("report_location", "幸福小区东门"), SlotSet("report_lat", None),
+                      SlotSet("report_long", None), SlotSet("form_turn", "answer")]
+    events, _ = await run(form, load_tracker("form_cancel_at_location"))
+    assert events == [SlotSet("report_confirm", False), SlotSet("requested_slot", None), SlotSet("form_turn", "cancel")]
+    events, _ = await run(form, load_tracker("form_photo_at_confirm"))
     assert events == [SlotSet("report_photos", ["http://127.0.0.1:8311/media/p1.jpg",
-                                                "http://127.0.0.1:8311/media/p2.jpg"])]
-    events, _ = await run(form, load_tracker("form_affirm_at_confirm"), domain)
-    assert events == [SlotSet("report_confirm", True)]
+                                                "http://127.0.0.1:8311/media/p2.jpg"]), SlotSet("form_turn", "more")]
+    events, _ = await run(form, load_tracker("form_affirm_at_confirm"))
+    assert events == [SlotSet("report_confirm", True), SlotSet("form_turn", "answer")]
 
 
 async def test_confirmation_shows_a_one_line_summary_and_offers_a_photo(svc):
@@ -125,8 +128,7 @@ async def test_likely_duplicate_subscribes_to_the_open_case(svc, hub):
 async def test_declined_report_files_nothing(svc, hub):
     events, messages = await run(a.ActionSubmitReport(), load_tracker("submit_declined"))
     assert events == RESET
-    assert messages == [{"text": None, "buttons": [], "elements": [], "custom": {}, "template": "utter_report_cancelled",
-                         "response": "utter_report_cancelled", "image": None, "attachment": None}]
+    assert [m["text"] for m in messages] == [texts.render("utter_report_cancelled")]
     assert await hub.list_requests() == []
 
 
@@ -134,7 +136,7 @@ async def test_cancel_inside_the_form_deactivates_it(svc):
     events, messages = await run(a.ActionCancelReport(), load_tracker("form_cancel_at_location"))
     assert events == [ActiveLoop(None), SlotSet("requested_slot", None), *RESET, SlotSet("detail_content", None),
                       SlotSet("detail_photos", None)]
-    assert messages[0]["response"] == "utter_report_cancelled"
+    assert messages[0]["text"] == texts.render("utter_report_cancelled")
 
 
 async def test_not_city_management_names_the_line_and_files_nothing(svc, hub):
@@ -145,12 +147,10 @@ async def test_not_city_management_names_the_line_and_files_nothing(svc, hub):
 
 
 async def test_more_words_about_the_problem_are_not_taken_for_the_place(svc):
-    domain = {"forms": {"report_form": {"required_slots": ["report_code", "report_location", "report_confirm"]}}}
-    events, _ = await run(a.ValidateReportForm(), load_tracker("form_more_problem_at_location"), domain)
-    assert events == [SlotSet("report_description", "路灯不亮 灯杆也歪了")]
+    events, _ = await run(a.ValidateReportForm(), load_tracker("form_more_problem_at_location"))
+    assert events == [SlotSet("report_description", "路灯不亮 灯杆也歪了"), SlotSet("form_turn", "more")]
 
 
 async def test_never_mind_at_the_confirmation_means_no(svc):
-    domain = {"forms": {"report_form": {"required_slots": ["report_code", "report_location", "report_confirm"]}}}
-    events, _ = await run(a.ValidateReportForm(), load_tracker("form_never_mind_at_confirm"), domain)
-    assert events == [SlotSet("report_confirm", False)]
+    events, _ = await run(a.ValidateReportForm(), load_tracker("form_never_mind_at_confirm"))
+    assert events == [SlotSet("report_confirm", False), SlotSet("requested_slot", None), SlotSet("form_turn", "cancel")]

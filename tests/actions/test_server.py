@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from action_helpers import TRACKERS
+from actions import texts
 
 CITYBOT = Path(sys.executable).with_name("citybot")
 
@@ -69,7 +70,7 @@ def test_queued_while_hub_down_then_filed_once_by_the_retry_loop(tmp_path, procs
     call = {"next_action": "action_submit_report", "sender_id": "10001", "tracker": tracker,
             "domain": {"responses": {}}, "version": "3.6.21"}
     reply = httpx.post(f"http://127.0.0.1:{act_port}/webhook", json=call, timeout=30).json()
-    assert [r["response"] for r in reply["responses"]] == ["utter_report_queued"]
+    assert [r["text"] for r in reply["responses"]] == [texts.render("utter_report_queued")]
     assert {e["name"] for e in reply["events"]} >= {"report_code", "report_external_id"}
     httpx.post(f"http://127.0.0.1:{act_port}/webhook", json=call, timeout=30)  # "确认" pressed twice
 
