@@ -48,6 +48,10 @@ ROAD_PARTS = frozenset({"人行道", "非机动车道", "机动车道", "车道"
                         "路边", "路旁", "路段", "巷子", "小巷", "空地", "停车场", "绿化带", "花坛", "一楼", "二楼", "楼梯",
                         "院子", "巷道", "过道", "通道", "地下通道", "出口", "入口", "出入口", "路上"})
 GATES = ("东门", "西门", "南门", "北门")
+# One-character words that begin many place names and that jieba often cuts off: 后海, 大剧院, 下梅林, 老东门.
+NAME_PREFIXES = frozenset("大小老新后前东西南北上下中")
+# Words after which a place begins ("在后海滨路", "到大剧院").
+LEAD_INS = frozenset({"在", "到", "去", "从", "于", "位于", "住在", "靠近", "近", "那个", "这个", "那边", "这边"})
 CONNECTORS = ("与", "和", "跟", "及", "交", "、")
 RANGE = ("到", "至", "往", "向", "朝", "靠近", "近", "距离", "离")
 DEMONSTRATIVES = ("那家", "这家", "那个", "这个")
@@ -456,6 +460,13 @@ class LocationExtractor:
             if words[i] in ("前", "旁", "后", "边", "侧") and tags[i - 1] in ("POI", "POI_BARE", "POI_SHORT", "ROAD",
                                                                           "ROAD_BARE", "ADMIN", "ADMIN_BARE", "NUM"):
                 tags[i] = "POS"
+        # a one-character prefix that jieba cut off a name (后/海滨/路, 大/剧院, 下/梅林) belongs to it when nothing but
+        # a boundary comes before it: "，后海滨路" is a road named 后海滨; "小区后/海滨路" stays 海滨路
+        for i in range(len(words) - 1):
+            if (words[i] in NAME_PREFIXES and tags[i] in ("O", "POS", "NAME")
+                    and tags[i + 1] in ("NAME", "PROPER", "POI", "POI_SHORT", "POI_BARE", "AREA", "ALIAS")
+                    and (i == 0 or not _NAMEY.match(words[i - 1]) or words[i - 1] in LEAD_INS)):
+                tags[i] = "NAME"
         # a word the dictionary calls an idiom or the like, right before a head, names it (好又多/超市)
         for i in range(len(words) - 1):
             if (tags[i] == "O" and self._namable(words[i])

@@ -56,6 +56,10 @@ def extractor():
         ("沙河村往东50米左右的侨城东路上道路中间有个坑", "沙河村往东50米左右的侨城东路上道路中间", {}),
         # the district's short form before a road
         ("福田福中三路有个坑", "福田福中三路", {"district": "福田区", "road": "福中三路"}),
+        # a one-character prefix jieba cuts off a name (下/梅林, 上/梅林, 前/海湾) stays with it after a boundary
+        ("下梅林市场门口垃圾很多", "下梅林市场门口", {"position": "门口"}),
+        ("在上梅林地铁站B出口有人发小广告", "上梅林地铁站B出口", {}),
+        ("昨晚十点多，前海湾公园门口井盖没了", "前海湾公园门口", {"position": "门口"}),
     ],
 )
 def test_whole_places(extractor, text, span, parts):
