@@ -34,7 +34,7 @@ COPY --from=rasa-venv /opt/rasa /opt/rasa
 ENV PATH=/opt/rasa/bin:$PATH PYTHONPATH=/app TF_CPP_MIN_LOG_LEVEL=3 TF_ENABLE_ONEDNN_OPTS=0
 # What the pipeline's custom components import: nlu/ (components, text, location, category model, the jieba
 # dictionary and gazetteer), the catalogue and the place normaliser (stdlib + yaml only) with its data.
-COPY citybot/__init__.py citybot/catalogue.py citybot/places.py citybot/
+COPY citybot/__init__.py citybot/catalogue.py citybot/places.py citybot/retry.py citybot/
 COPY data/categories.yml data/categories.yml
 COPY nlu nlu
 COPY endpoints.docker.yml credentials.yml ./

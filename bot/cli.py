@@ -137,7 +137,7 @@ async def _serve_bot(args, settings, webhook: bool) -> int:
     import bot.outbox  # noqa: F401
     import citybot.subscriptions  # noqa: F401
     from bot.app import build_dispatcher, build_storage, make_citizen_bot, run_bot
-    from bot.rasa import RasaChannel
+    from bot.rasa import RasaChannel, resend_policy
     from citybot.db import create_tables, make_engine
     from hubapi.client import HubClient
 
@@ -146,7 +146,8 @@ async def _serve_bot(args, settings, webhook: bool) -> int:
     # the channel token: staff commands act at the hub for the staff member who sent them
     hub = HubClient.from_settings(settings if not args.hub_url else settings.model_copy(update={"hub_url": args.hub_url}),
                                   staff_token=settings.hub_channel_token)
-    rasa = RasaChannel(args.rasa_url or settings.rasa_url)
+    rasa = RasaChannel(args.rasa_url or settings.rasa_url, timeout=settings.rasa_timeout_s,
+                       resend=resend_policy(settings.rasa_resend_s))
     storage = build_storage(settings)
     bot = make_citizen_bot(settings)
     dp = build_dispatcher(settings=settings, engine=engine, hub=hub, rasa=rasa, storage=storage)

@@ -12,6 +12,21 @@ from typing import Any
 
 import httpx
 
+from citybot.retry import Backoff, retrying
+
+# A connection that failed or dropped before Rasa answered: the turn was not saved (Rasa saves a conversation only
+# at the end of a turn), so sending it again -- to the same address, i.e. the next replica behind it -- is safe. A
+# timeout is not retried: that turn may still be running and would run twice.
+DROPPED = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+# Defaults of settings.rasa_timeout_s / rasa_resend_s (see there): the timeout is longer than Rasa's conversation
+# lock lifetime (TICKET_LOCK_LIFETIME, 60 s), which a turn resent after its replica was killed waits out.
+DEFAULT_TIMEOUT = 90.0
+
+
+def resend_policy(seconds: float = 60.0) -> Backoff:
+    """Resend for `seconds` (while a replica restarts its peers answer), then the citizen is asked to resend."""
+    return Backoff(base=0.5, cap=5.0, give_up_after=seconds)
+
 
 class RasaUnavailable(Exception):
     """The Rasa server did not answer (down, starting, or timed out)."""
@@ -37,18 +52,21 @@ class Reply:
 class RasaChannel:
     """`await channel.send(sender, text, metadata)` -> the list of Replies Rasa answered with."""
 
-    def __init__(self, url: str, *, timeout: float = 30.0, client: httpx.AsyncClient | None = None):
+    def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT, client: httpx.AsyncClient | None = None,
+                 resend: Backoff | None = None):
         self.base = url.rstrip("/")
         self.url = self.base + "/webhooks/rest/webhook"
         self._client = client or httpx.AsyncClient(timeout=timeout)
         self._own_client = client is None
+        self.resend = resend or resend_policy()
 
     async def send(self, sender: str | int, text: str, metadata: dict[str, Any] | None = None) -> list[Reply]:
         body: dict[str, Any] = {"sender": str(sender), "message": text}
         if metadata:
             body["metadata"] = metadata
         try:
-            resp = await self._client.post(self.url, json=body)
+            resp = await retrying(lambda: self._client.post(self.url, json=body), policy=self.resend,
+                                  retry_on=DROPPED, what="Rasa REST channel")
             resp.raise_for_status()
         except httpx.HTTPError as exc:
             raise RasaUnavailable(f"Rasa REST channel at {self.url}: {type(exc).__name__}: {exc}") from exc

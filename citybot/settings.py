@@ -85,6 +85,12 @@ class Settings(BaseSettings):
     # -- NLU --------------------------------------------------------------------------------------------
     models_dir: Path = Field(ROOT / "models")
     rasa_url: str = "http://127.0.0.1:5005"
+    rasa_timeout_s: float = Field(
+        90.0, description="How long the bot waits for Rasa's answer to one message; longer than Rasa's conversation "
+                          "lock lifetime (60 s), which a message resent after a killed replica may wait out")
+    rasa_resend_s: float = Field(
+        60.0, description="How long the bot keeps resending a message whose connection to Rasa failed or dropped "
+                          "before the answer (another replica takes it) before asking the citizen to send it again")
     rasa_venv: Path = Field(ROOT / ".venv-rasa")
     actions_url: str = Field("http://127.0.0.1:5055",
                              description="The action server `citybot run` starts and points Rasa at")

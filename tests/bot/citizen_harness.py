@@ -20,13 +20,13 @@ async def running_bot(tg, *, engine, hub, hub_url: str, rasa_url: str, webhook: 
                       **overrides):
     import bot.buttons  # noqa: F401 - registers its table
     from bot.app import build_dispatcher, make_citizen_bot, run_bot
-    from bot.rasa import RasaChannel
+    from bot.rasa import RasaChannel, resend_policy
     from citybot.db import create_tables
 
     create_tables(engine)
     settings = bot_settings(tg, hub_url=hub_url, rasa_url=rasa_url, **overrides)
     bot = make_citizen_bot(settings)
-    rasa = RasaChannel(rasa_url, timeout=60)
+    rasa = RasaChannel(rasa_url, timeout=60, resend=resend_policy(1.0))  # "Rasa down" answers within seconds
     dp = build_dispatcher(settings=settings, engine=engine, hub=hub, rasa=rasa, storage=storage)
     stop, ready = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(run_bot(settings=settings, bot=bot, dp=dp, stop=stop, ready=ready, webhook=webhook))

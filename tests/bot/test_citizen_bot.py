@@ -324,7 +324,7 @@ async def test_citybot_bot_serves_by_polling_and_stops_on_sigterm(tg, hub_url, t
 
     env = {**os.environ, "TELEGRAM_BOT_TOKEN": tg.token, "TELEGRAM_API_BASE": tg.base_url, "HUB_URL": hub_url,
            "RASA_URL": down_url, "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}", "VAR_DIR": str(tmp_path),
-           "TELEGRAM_WEBHOOK_URL": "", "REDIS_URL": ""}
+           "TELEGRAM_WEBHOOK_URL": "", "REDIS_URL": "", "RASA_RESEND_S": "1"}
     citybot = Path(sys.executable).with_name("citybot")
     proc = await asyncio.create_subprocess_exec(str(citybot), "bot", env=env, cwd=tmp_path,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
