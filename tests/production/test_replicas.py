@@ -50,9 +50,9 @@ def bot_texts(tg: BotAPIServer, chat: int) -> list[str]:
     return [r.payload.get("text") or r.payload.get("caption") or "" for r in tg.sent(chat_id=chat)]
 
 
-async def turn(tg: BotAPIServer, citizen: Citizen, send, expect: str) -> str:
-    """Send (a text or a press), wait for the reply that contains `expect`; on "send it again" or silence the
-    citizen sends it again (counted as a lost message)."""
+async def turn(tg: BotAPIServer, citizen: Citizen, send, *expect: str) -> str:
+    """Send (a text or a press), wait for the reply that contains one of `expect`; on "send it again" or silence
+    the citizen sends it again (counted as a lost message)."""
     for _ in range(3):
         before = len(tg.sent(chat_id=citizen.chat))
         send()
@@ -63,7 +63,7 @@ async def turn(tg: BotAPIServer, citizen: Citizen, send, expect: str) -> str:
             if any(BUSY_MARK in t for t in new):
                 citizen.busy += 1
                 break
-            hit = next((t for t in new if expect in t), None)
+            hit = next((t for t in new if any(e in t for e in expect)), None)
             if hit is not None:
                 await asyncio.sleep(0.3)  # the rest of the turn's replies
                 return hit
@@ -74,8 +74,12 @@ async def turn(tg: BotAPIServer, citizen: Citizen, send, expect: str) -> str:
 
 
 async def report(tg: BotAPIServer, citizen: Citizen, road: str, number: int) -> None:
-    """Problem and place in one message -> the summary -> press 确认 -> the case number."""
-    await turn(tg, citizen, lambda: tg.add_text(citizen.chat, f"{road}路{number}号门口的井盖不见了"), "确认提交")
+    """Problem and place in one message (the place again if asked) -> the summary -> press 确认 -> the case
+    number."""
+    place = f"{road}路{number}号门口"
+    said = await turn(tg, citizen, lambda: tg.add_text(citizen.chat, f"{place}的井盖不见了"), "确认提交", "在哪里")
+    if "确认提交" not in said:
+        await turn(tg, citizen, lambda: tg.add_text(citizen.chat, place), "确认提交")
     record = next(r for r in reversed(tg.sent(chat_id=citizen.chat)) if "确认提交" in (r.payload.get("text") or ""))
     data = next(d for title, d in keyboard(record) if "确认" in title)
     filed = await turn(tg, citizen, lambda: tg.add_callback(citizen.chat, data), "案件编号")
