@@ -159,7 +159,9 @@ async def test_replicas_killed_mid_run_lose_and_double_nothing(pg_url, tmp_path)
                     assert time.monotonic() < deadline, topo.replicas["notifier"][0].tail()
                     await asyncio.sleep(0.05)
                 notifier = topo.replicas["notifier"][0]
+                await asyncio.sleep(0.2)  # mid fan-out, not in step with one send
                 notifier.kill()
+                killed_at = time.monotonic()  # the clock of the Bot API server's records
                 events.append(f"{time.monotonic() - t0:6.1f}s killed notifier0 after {pushed('正在处置中')} pushes")
                 await asyncio.gather(*(staff.resolve(case, note="已更换新井盖") for case in cases))
                 await asyncio.sleep(1.0)
@@ -178,15 +180,23 @@ async def test_replicas_killed_mid_run_lose_and_double_nothing(pg_url, tmp_path)
             await asyncio.to_thread(topo.stop)
 
     # judged at the hub and at the Bot API server
-    pushes = {mark: {case: sum(1 for t in bot_texts(tg, c.chat) if mark in t and case in t) for case, c in cases.items()}
-              for mark in ("正在处置中", "已处理完毕")}
+    # each push as the Bot API server recorded it: (case, mark) -> the times it arrived
+    arrivals = {(case, mark): [r.at for r in tg.sent(chat_id=c.chat)
+                               if mark in (r.payload.get("text") or r.payload.get("caption") or "") and case in
+                               (r.payload.get("text") or r.payload.get("caption") or "")]
+                for case, c in cases.items() for mark in ("正在处置中", "已处理完毕")}
+    # A push Telegram took just before the SIGKILL, whose "sent" the notifier had not yet written, goes again after
+    # the restart: the Bot API has no idempotency key, so no design closes that window (at-least-once). Such a
+    # double is counted apart, and allowed only for one message per chat in flight at the kill; any other is a bug.
+    in_flight = {k for k, at in arrivals.items() if len(at) == 2 and at[0] < killed_at < at[1]}
     figures = {
         "citizens": CITIZENS, "reports": len(cases), "messages": sum(c.sent for c in citizens),
         "lost_messages": sum(c.busy + c.unanswered for c in citizens),
         "filed_twice": sum(max(0, len(ids) - REPORTS) for ids in filed.values()),
         "not_filed": sum(max(0, REPORTS - len(ids)) for ids in filed.values()),
-        "pushes_lost": sum(n == 0 for counts in pushes.values() for n in counts.values()),
-        "pushes_doubled": sum(n > 1 for counts in pushes.values() for n in counts.values()),
+        "pushes": len(arrivals), "pushes_lost": sum(not at for at in arrivals.values()),
+        "pushes_doubled": sum(len(at) > 1 for k, at in arrivals.items() if k not in in_flight),
+        "pushes_doubled_in_flight_at_kill": len(in_flight),
         "notifiers": NOTIFIERS, "seconds": round(time.monotonic() - t0, 1),
     }
     print("\n".join(events))
@@ -194,5 +204,6 @@ async def test_replicas_killed_mid_run_lose_and_double_nothing(pg_url, tmp_path)
     for c in citizens:
         assert sorted(filed[c.chat]) == sorted(c.cases), (c.chat, filed[c.chat], c.cases)  # each report once
     assert figures["lost_messages"] == 0, [(c.chat, c.busy, c.unanswered) for c in citizens if c.busy or c.unanswered]
-    assert figures["pushes_lost"] == 0 and figures["pushes_doubled"] == 0, pushes
+    assert figures["pushes_lost"] == 0 and figures["pushes_doubled"] == 0, arrivals
+    assert len({cases[case].chat for case, _ in in_flight}) == len(in_flight), in_flight  # one per chat at most
     assert all(r.starts == 2 for kind in ("hub", "actions", "rasa", "notifier") for r in topo.replicas[kind][:1])
