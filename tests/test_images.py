@@ -312,7 +312,8 @@ def test_the_rasa_image_starts_rasa_and_loads_the_custom_components(dockerfile, 
     for flag in ("--endpoints", "--credentials"):
         assert (rasa_files / stage.cmd[stage.cmd.index(flag) + 1]).is_file(), flag
     components = pipeline_components()
-    assert components == ["nlu.components.category", "nlu.components.location", "nlu.components.normalizer"]
+    assert components == ["nlu.components.category", "nlu.components.location", "nlu.components.normalizer",
+                          "nlu.components.triage"]
     result = run_probe(RASA_VENV, rasa_files, stage.env, [["rasa.__main__:main", ["rasa", "--help"]],
                                                           ["rasa.__main__:main", ["rasa", *stage.cmd, "--help"]]],
                        [*components, "zhconv", "jieba", "spacy", "citybot.catalogue"])
