@@ -152,9 +152,11 @@ class Idempotency:
         with self.db.write_conn() as conn:  # ON_BEGIN is not set here: no claim
             done = conn.execute(update(_T).where(_T.c.caller == call.caller, _T.c.key == call.key,
                                                  _T.c.status.is_(None)).values(**answer)).rowcount
-            if done or call.claimed:
+            if done:
                 return
-            try:  # the call wrote nothing (e.g. a re-filed external_id answered from the existing case)
+            # no claim to complete: the call wrote nothing (e.g. a re-filed external_id, answered from the existing
+            # case after its insert, claim included, rolled back)
+            try:
                 with conn.begin_nested():
                     conn.execute(insert(_T).values(caller=call.caller, key=call.key, method=call.method,
                                                    path=call.path, body_hash=call.body_hash,

@@ -156,3 +156,12 @@ async def test_the_header_is_in_the_openapi_schema(http):
         params = schema["paths"][path]["post"].get("parameters", [])
         assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in params), path
         assert "422" in schema["paths"][path]["post"]["responses"]
+
+
+async def test_a_key_whose_create_found_the_existing_report_is_remembered_too(http):
+    first = await file(http, "k-a", channel="chat", external_id="rep-1")
+    other = await file(http, "k-b", channel="chat", external_id="rep-1")  # the same report under a new key
+    assert (first.status_code, other.status_code) == (201, 200)
+    again = await file(http, "k-b", channel="chat", external_id="rep-1")
+    assert again.status_code == 200 and again.headers.get("idempotent-replayed") == "true"
+    assert again.json()[0]["service_request_id"] == first.json()[0]["service_request_id"]
