@@ -19,6 +19,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from hub.db import ON_BEGIN, Database
 from hub.models import IdempotentCall
 from hub.open311 import Open311Error
 
+log = logging.getLogger(__name__)
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
 _KEY = re.compile(r"^[\x21-\x7e]{1,%d}$" % L.IDEMPOTENCY_KEY)  # visible ASCII, no spaces
@@ -107,7 +109,10 @@ class Idempotency:
             finally:
                 ON_BEGIN.reset(token)
             if 200 <= response.status_code < 300:
-                await run_in_threadpool(self._record, call, response)
+                try:
+                    await run_in_threadpool(self._record, call, response)
+                except Exception:  # the effect is committed: answer it; a repeat then waits, then gets 409
+                    log.exception("could not record the answer of an idempotent call")
             return response
         raise Open311Error(409, f"a request with this {HEADER} is still in progress; try again shortly",
                            headers={"Retry-After": "1"})
