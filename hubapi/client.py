@@ -98,12 +98,11 @@ class HubClient:
         (citybot.retry) on connection errors, timeouts, 5xx and a 429 with a short Retry-After: `attempts` in all,
         default retries + 1. A POST is retried only with an `idempotency_key` (sent as Idempotency-Key on every
         attempt: the hub answers a repeat as the first and acts once) or when `idempotent` by nature; otherwise it
-        gets one attempt."""
+        is retried only when it surely never arrived (connection refused) or was refused unprocessed (429)."""
         total = attempts or self.retries + 1
         if idempotency_key is not None:
             kw["headers"] = {**kw.get("headers", {}), IDEMPOTENCY_HEADER: idempotency_key}
-        elif method == "POST" and not idempotent:
-            total = 1
+        safe = method != "POST" or idempotency_key is not None or idempotent
         tried = 0
 
         async def attempt() -> Any:
@@ -112,7 +111,10 @@ class HubClient:
             try:
                 resp = await self._http.request(method, path, **kw)
             except (httpx.TransportError, httpx.TimeoutException) as exc:
-                raise _Retry(HubUnavailable(f"hub unavailable: {type(exc).__name__}: {exc}")) from exc
+                error = HubUnavailable(f"hub unavailable: {type(exc).__name__}: {exc}")
+                if not safe and not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+                    raise error from exc  # it may have been done: not again without a key
+                raise _Retry(error) from exc
             if resp.status_code == 429 and tried < total:
                 # rate-limited: nothing was done; wait as told (bounded), then the policy's own short wait
                 wait = _retry_after(resp)
@@ -121,7 +123,10 @@ class HubClient:
                     await asyncio.sleep(wait)
                     raise _Retry(HubRejected(429, _error_list(resp)))
             if resp.status_code >= 500:
-                raise _Retry(HubUnavailable(f"hub unavailable: {resp.status_code} from hub"))
+                error = HubUnavailable(f"hub unavailable: {resp.status_code} from hub")
+                if not safe:
+                    raise error
+                raise _Retry(error)
             if resp.status_code >= 400:
                 raise BY_STATUS.get(resp.status_code, HubRejected)(resp.status_code, _error_list(resp))
             try:
