@@ -7,7 +7,8 @@ staff actions and media are citybot-hub extensions. Retries: bounded, by the pro
 (citybot/retry.py), on connection errors, timeouts, 5xx and a short 429 only; a 4xx is raised at once as a typed
 error. Every non-idempotent POST (filing, citizen and staff case actions) carries an Idempotency-Key, the same on
 each of its retries, so the hub answers a repeat as the first call and acts once; that is what makes retrying a
-POST safe (docs/hub.md, "Idempotent calls"). A POST without one (e.g. registering a member) is tried once.
+POST safe (docs/hub.md, "Idempotent calls"). A POST without one (e.g. registering a member) is retried only
+when it surely never arrived.
 """
 
 from __future__ import annotations
