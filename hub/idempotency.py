@@ -8,7 +8,9 @@ How (table `hub_idempotency`, one row per caller + key):
   so the claim and the effect commit or roll back together. A concurrent repeat's insert hits the primary key: on
   PostgreSQL it waits for the first transaction, then fails; SQLite's writers take turns. The loser's transaction
   rolls back (no second effect) and it answers from the row.
-- After commit the answer is written to the row. A repeat arriving in between waits for it (a few seconds).
+- After commit the answer is written to the row. A repeat arriving in between waits for it (a few seconds). If the
+  hub stopped in between, a repeat after STALE_S is answered without a second effect by the endpoint's `recover`
+  (a case action: the case as it is now; a filing with an external_id: the existing case), else 409.
 - An answer that is an error had no effect (its transaction rolled back, claim included): a repeat runs again.
 - Rows older than HUB_IDEMPOTENCY_RETENTION_HOURS are purged by the hub's periodic sweep.
 """
@@ -44,6 +46,9 @@ REPLAYED = "Idempotent-Replayed"
 _KEY = re.compile(r"^[\x21-\x7e]{1,%d}$" % L.IDEMPOTENCY_KEY)  # visible ASCII, no spaces
 _T = IdempotentCall.__table__
 PENDING_WAIT_S = 10.0  # how long a repeat waits for the first call's answer to be recorded
+# A claim this old without an answer outlived its request (the hub stopped between commit and recording the
+# answer): the effect is done, a repeat is answered by the endpoint's `recover` (e.g. the case as it is now).
+STALE_S = 60.0
 
 
 def _documented(idempotency_key: str | None = Header(None, alias=HEADER, description=S.IDEMPOTENCY_KEY)) -> None:
@@ -90,9 +95,11 @@ class Idempotency:
     def __init__(self, db: Database, clock: Callable[[], dt.datetime], retention_hours: float):
         self.db, self.clock, self.retention = db, clock, dt.timedelta(hours=retention_hours)
 
-    async def once(self, request: Request, caller: str, fields, act: Callable[[], Awaitable[Response]]) -> Response:
+    async def once(self, request: Request, caller: str, fields, act: Callable[[], Awaitable[Response]],
+                   recover: Callable[[], Awaitable[Response]] | None = None) -> Response:
         """`act()` (the endpoint's effect and answer) at most once per caller + Idempotency-Key; without the header,
-        just `act()`."""
+        just `act()`. `recover()`: an answer without a second effect, for a repeat of a call whose answer was never
+        recorded (None: 409 then)."""
         key = key_of(request)
         if key is None:
             return await act()
@@ -100,7 +107,7 @@ class Idempotency:
         for _ in range(3):
             row = await run_in_threadpool(self._find, call)
             if row is not None:
-                return await self._replay(call, row)
+                return await self._replay(call, row, recover)
             token = ON_BEGIN.set(lambda conn: self._claim(call, conn))
             try:
                 response = await act()
@@ -132,11 +139,16 @@ class Idempotency:
     def _now(self) -> dt.datetime:
         return self.clock().astimezone(dt.timezone.utc)
 
+    def _stale(self, created_at: dt.datetime) -> bool:
+        if created_at.tzinfo is None:  # SQLite hands back naive UTC
+            created_at = created_at.replace(tzinfo=dt.timezone.utc)
+        return (self._now() - created_at).total_seconds() > STALE_S
+
     def _find(self, call: Call):
         with self.db.engine.connect() as conn:
             return conn.execute(select(_T).where(_T.c.caller == call.caller, _T.c.key == call.key)).first()
 
-    async def _replay(self, call: Call, row) -> Response:
+    async def _replay(self, call: Call, row, recover) -> Response:
         if (row.method, row.path, row.body_hash) != (call.method, call.path, call.body_hash):
             raise Open311Error(422, f"this {HEADER} was used for a different request (another path or body); "
                                     "use a new key for a new request")
@@ -145,6 +157,12 @@ class Idempotency:
             await asyncio.sleep(0.05)
             waited += 0.05
             row = await run_in_threadpool(self._find, call)
+        if row is not None and row.status is None and recover is not None and self._stale(row.created_at):
+            response = await recover()
+            if 200 <= response.status_code < 300:
+                await run_in_threadpool(self._record, call, response)
+                response.headers[REPLAYED] = "true"
+            return response
         if row is None or row.status is None:
             raise Open311Error(409, f"a request with this {HEADER} is still in progress; try again shortly",
                                headers={"Retry-After": "1"})
@@ -175,6 +193,7 @@ class Idempotency:
             return conn.execute(delete(_T).where(_T.c.created_at < self._now() - self.retention)).rowcount
 
 
-async def once(request: Request, caller: str, fields, act: Callable[[], Awaitable[Response]]) -> Response:
+async def once(request: Request, caller: str, fields, act: Callable[[], Awaitable[Response]],
+               recover: Callable[[], Awaitable[Response]] | None = None) -> Response:
     """The app's Idempotency.once (see the module docstring)."""
-    return await request.app.state.idempotency.once(request, caller, fields, act)
+    return await request.app.state.idempotency.once(request, caller, fields, act, recover)

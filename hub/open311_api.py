@@ -340,7 +340,8 @@ async def post_request(request: Request, fmt: Fmt) -> Response:
             case, created = await run_in_threadpool(hub.file, filing)
         return render([created_dict(case, tz=request.app.state.tz)], fmt, "service_requests", 201 if created else 200)
 
-    return await once(request, f"key:{client}", form.lists, act)
+    # a filing with an external_id is answered by the existing case on a second try (the hub's rule)
+    return await once(request, f"key:{client}", form.lists, act, recover=act if filing.external_id else None)
 
 
 @router.get("/requests.{fmt}", responses=S.answers(list[S.RequestOut], 400, 403))
@@ -475,13 +476,16 @@ async def _respond(request: Request, fmt: str, case, client: str) -> Response:
 _CITIZEN_ANSWERS = S.answers(list[S.RequestOut], 400, 403, 404, 409, 413, 422, 429)
 
 
-async def _once(request: Request, fmt: str, form: Form, client: str, effect: Callable) -> Response:
+async def _once(request: Request, fmt: str, form: Form, client: str, effect: Callable, case_id: str) -> Response:
     """`effect()` (a write, run in a thread) and the case it returns as the answer, at most once per
     Idempotency-Key."""
     async def act() -> Response:
         return await _respond(request, fmt, await run_in_threadpool(effect), client)
 
-    return await once(request, f"key:{client}", form.lists, act)
+    async def recover() -> Response:  # the call was done, its answer never recorded: the case as it is now
+        return await _respond(request, fmt, await run_in_threadpool(_hub(request).get, case_id), client)
+
+    return await once(request, f"key:{client}", form.lists, act, recover)
 
 
 @router.post("/requests/{case_id}/rate.{fmt}", openapi_extra=S.form_body(S.RATE_FORM), responses=_CITIZEN_ANSWERS,
@@ -493,7 +497,7 @@ async def rate(request: Request, case_id: str, fmt: Fmt) -> Response:
     hub = _hub(request)
     return await _once(request, fmt, form, client, lambda: hub.transition(
         case_id, lc.RATED, who, actor=who.name, note=comment or "", rating=rating, comment=comment,
-        check=_owned_by(form["account_id"].strip(), client), action="rate"))
+        check=_owned_by(form["account_id"].strip(), client), action="rate"), case_id)
 
 
 @router.post("/requests/{case_id}/reopen.{fmt}", openapi_extra=S.form_body(S.REASON_FORM), responses=_CITIZEN_ANSWERS,
@@ -505,7 +509,7 @@ async def reopen(request: Request, case_id: str, fmt: Fmt) -> Response:
     allowed = frozenset({lc.RESOLVED, lc.CLOSED, lc.RATED})
     return await _once(request, fmt, form, client, lambda: hub.transition(
         case_id, lc.REOPENED, who, actor=who.name, note=reason,
-        check=_owned_by(form["account_id"].strip(), client, allowed, "reopen")))
+        check=_owned_by(form["account_id"].strip(), client, allowed, "reopen")), case_id)
 
 
 @router.post("/requests/{case_id}/cancel.{fmt}", openapi_extra=S.form_body(S.REASON_FORM), responses=_CITIZEN_ANSWERS,
@@ -515,7 +519,8 @@ async def cancel(request: Request, case_id: str, fmt: Fmt) -> Response:
     hub = _hub(request)
     note = text(form, "reason") or "市民撤销"
     return await _once(request, fmt, form, client, lambda: hub.transition(
-        case_id, lc.CANCELLED, who, actor=who.name, note=note, check=_owned_by(form["account_id"].strip(), client)))
+        case_id, lc.CANCELLED, who, actor=who.name, note=note, check=_owned_by(form["account_id"].strip(), client)),
+        case_id)
 
 
 @router.post("/requests/{case_id}/comments.{fmt}", openapi_extra=S.form_body(S.COMMENT_FORM),
@@ -531,4 +536,5 @@ async def comment(request: Request, case_id: str, fmt: Fmt) -> Response:
         raise Open311Error(400, "text or media_url is required")
     hub = _hub(request)
     return await _once(request, fmt, form, client, lambda: hub.comment(
-        case_id, who, text=body, media_url=media_url, check=_owned_by(form["account_id"].strip(), client)))
+        case_id, who, text=body, media_url=media_url, check=_owned_by(form["account_id"].strip(), client)),
+        case_id)

@@ -207,7 +207,10 @@ async def _once(request: Request, caller: Caller, body: _Body, effect, *args, **
     async def act() -> Response:
         return _case(request, await run_in_threadpool(effect, *args, **kw))
 
-    return await once(request, f"staff:{caller.principal}", body.model_dump(), act)
+    async def recover() -> Response:  # the call was done, its answer never recorded: the case as it is now
+        return _case(request, await run_in_threadpool(_hub(request).get, request.path_params["case_id"]))
+
+    return await once(request, f"staff:{caller.principal}", body.model_dump(), act, recover)
 
 
 # -- case actions -----------------------------------------------------------------------------------------------

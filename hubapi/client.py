@@ -116,13 +116,14 @@ class HubClient:
                 if not safe and not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
                     raise error from exc  # it may have been done: not again without a key
                 raise _Retry(error) from exc
-            if resp.status_code == 429 and tried < total:
-                # rate-limited: nothing was done; wait as told (bounded), then the policy's own short wait
+            if resp.status_code in (429, 409) and tried < total:
+                # 429 rate-limited, or 409 with Retry-After: the first call with this Idempotency-Key is still in
+                # progress. Nothing was done; wait as told (bounded), then the policy's own short wait.
                 wait = _retry_after(resp)
                 if wait is not None and wait <= self.MAX_RETRY_AFTER_S:
-                    log.warning("hub %s %s answered 429, retrying in %.0f s", method, path, wait)
+                    log.warning("hub %s %s answered %d, retrying in %.0f s", method, path, resp.status_code, wait)
                     await asyncio.sleep(wait)
-                    raise _Retry(HubRejected(429, _error_list(resp)))
+                    raise _Retry(BY_STATUS.get(resp.status_code, HubRejected)(resp.status_code, _error_list(resp)))
             if resp.status_code >= 500:
                 error = HubUnavailable(f"hub unavailable: {resp.status_code} from hub")
                 if not safe:

@@ -181,3 +181,13 @@ async def test_a_post_without_a_key_is_not_retried_once_it_may_have_arrived():
         with pytest.raises(HubUnavailable):
             await c.add_member("tg:1")
     assert len(calls) == 2
+
+
+async def test_an_idempotent_call_still_in_progress_is_waited_for():
+    answers = [httpx.Response(409, headers={"Retry-After": "0"}, json=[{"code": 409, "description": "in progress"}]),
+               httpx.Response(200, json={"service_request_id": "20260302000001", "state": "rated"})]
+    async with client(lambda r: answers.pop(0)) as c:
+        assert (await c.set_status("20260302000001", "in_progress")).state == "rated"
+    async with client(lambda r: httpx.Response(409, json=[{"code": 409, "description": "not now"}])) as c:
+        with pytest.raises(Conflict):  # an illegal transition (no Retry-After) is not retried
+            await c.set_status("20260302000001", "in_progress")

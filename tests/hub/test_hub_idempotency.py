@@ -165,3 +165,27 @@ async def test_a_key_whose_create_found_the_existing_report_is_remembered_too(ht
     again = await file(http, "k-b", channel="chat", external_id="rep-1")
     assert again.status_code == 200 and again.headers.get("idempotent-replayed") == "true"
     assert again.json()[0]["service_request_id"] == first.json()[0]["service_request_id"]
+
+
+async def test_a_repeat_of_a_call_whose_answer_was_never_recorded(app, http, clock, monkeypatch):
+    """The hub stopped between the effect's commit and recording its answer (the row is left pending): a repeat
+    waits, then answers 409 while the first call might still be running, then the case as it is now, never
+    acting twice."""
+    import hub.idempotency as idem
+    from sqlalchemy import update
+
+    case_id = (await file(http)).json()[0]["service_request_id"]
+    esc = lambda: http.post(f"/staff/v1/requests/{case_id}/escalate", json={"reason": "危险"},  # noqa: E731
+                            headers={**auth("admin"), **key("k-crash")})
+    assert (await esc()).status_code == 200
+    table = idem.IdempotentCall.__table__
+    with app.state.hub.db.engine.begin() as conn:  # as if the hub had died before recording the answer
+        conn.execute(update(table).values(status=None, body=None))
+    monkeypatch.setattr(idem, "PENDING_WAIT_S", 0.2)
+    busy = await esc()
+    assert busy.status_code == 409 and busy.headers["retry-after"] == "1"
+    clock.advance(seconds=idem.STALE_S + 1)
+    recovered = await esc()
+    assert recovered.status_code == 200 and recovered.json()["level"] == "区"
+    assert [u["event"] for u in (await detail(http, case_id))["updates"]].count("escalated") == 1
+    assert (await esc()).json() == recovered.json()  # recorded now
