@@ -116,10 +116,7 @@ class Idempotency:
             finally:
                 ON_BEGIN.reset(token)
             if 200 <= response.status_code < 300:
-                try:
-                    await run_in_threadpool(self._record, call, response)
-                except Exception:  # the effect is committed: answer it; a repeat then waits, then gets 409
-                    log.exception("could not record the answer of an idempotent call")
+                await self._record_safely(call, response)
             return response
         raise Open311Error(409, f"a request with this {HEADER} is still in progress; try again shortly",
                            headers={"Retry-After": "1"})
@@ -153,14 +150,15 @@ class Idempotency:
             raise Open311Error(422, f"this {HEADER} was used for a different request (another path or body); "
                                     "use a new key for a new request")
         waited = 0.0
-        while row is not None and row.status is None and waited < PENDING_WAIT_S:
+        while (row is not None and row.status is None and waited < PENDING_WAIT_S
+               and not (recover is not None and self._stale(row.created_at))):
             await asyncio.sleep(0.05)
             waited += 0.05
             row = await run_in_threadpool(self._find, call)
         if row is not None and row.status is None and recover is not None and self._stale(row.created_at):
             response = await recover()
             if 200 <= response.status_code < 300:
-                await run_in_threadpool(self._record, call, response)
+                await self._record_safely(call, response)
                 response.headers[REPLAYED] = "true"
             return response
         if row is None or row.status is None:
@@ -169,9 +167,15 @@ class Idempotency:
         return Response(row.body or "", status_code=row.status, media_type=row.content_type,
                         headers={REPLAYED: "true"})
 
+    async def _record_safely(self, call: Call, response: Response) -> None:
+        try:
+            await run_in_threadpool(self._record, call, response)
+        except Exception:  # the effect is committed: answer it anyway; a repeat waits, then is recovered
+            log.exception("could not record the answer of an idempotent call")
+
     def _record(self, call: Call, response: Response) -> None:
         answer = dict(status=response.status_code, content_type=response.media_type,
-                      body=bytes(response.body).decode("utf-8", "surrogateescape"))
+                      body=bytes(response.body).decode("utf-8", "surrogatepass"))
         with self.db.write_conn() as conn:  # ON_BEGIN is not set here: no claim
             done = conn.execute(update(_T).where(_T.c.caller == call.caller, _T.c.key == call.key,
                                                  _T.c.status.is_(None)).values(**answer)).rowcount
