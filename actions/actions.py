@@ -18,6 +18,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import interpret, message, outbox, pending, report, services, texts
+from citybot import filing as filings
 from hubapi.client import CaseNotFound, Conflict, Forbidden, HubRejected, HubUnavailable, ServiceRequest
 from hubapi.states import label
 
@@ -341,12 +342,12 @@ class ActionSubmitReport(Action):
         lat, long = tracker.get_slot("report_lat"), tracker.get_slot("report_long")
         address = tracker.get_slot("report_location") if lat is None else None
         contact = turn.contact if tracker.get_slot("contact_consent") else None
-        filing = report.filing(code=code, description=tracker.get_slot("report_description") or "", address=address,
-                               lat=lat, long=long, photos=tracker.get_slot("report_photos") or [],
-                               account_id=svc.account_id(tracker.sender_id), channel=svc.channel,
-                               external_id=tracker.get_slot("report_external_id") or report.new_external_id(),
-                               contact=contact)
-        filing = await report.geocoded(filing, svc.geocoder)
+        filing = filings.make(code=code, description=tracker.get_slot("report_description") or "", address=address,
+                              lat=lat, long=long, photos=tracker.get_slot("report_photos") or [],
+                              account_id=svc.account_id(tracker.sender_id), channel=svc.channel,
+                              external_id=tracker.get_slot("report_external_id") or report.new_external_id(),
+                              contact=contact)
+        filing = await filings.located(filing, svc.geocoder)
         result = await outbox.file_report(svc, tracker.sender_id, filing)
         events = _reset_report()
         if result.queued:

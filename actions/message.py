@@ -11,9 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-# When the classifier is this unsure, or its top two 小类 are this close, the bot asks instead of guessing.
-MIN_CONFIDENCE = 0.6
-MIN_MARGIN = 0.15
+from citybot import filing
 
 
 @dataclass(frozen=True)
@@ -31,14 +29,8 @@ class Classification:
 
     @property
     def ambiguous(self) -> bool:
-        if not self.service_code:
-            return True
-        subs = [a for a in self.alternatives if a.get("service_code")]
-        if self.confidence < MIN_CONFIDENCE:
-            return True
-        if len(subs) >= 2 and float(subs[0].get("confidence", 0)) - float(subs[1].get("confidence", 0)) < MIN_MARGIN:
-            return True
-        return False
+        """Too unsure to file without asking (the thresholds: citybot/filing.py, shared with the hotline)."""
+        return filing.ambiguous(self.service_code, self.confidence, self.alternatives)
 
 
 @dataclass(frozen=True)

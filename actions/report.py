@@ -1,15 +1,15 @@
-"""A report: the summary the citizen confirms, the filing sent to the hub, and the replies (words: domain/texts.yml)."""
+"""A report: the summary the citizen confirms and the replies (words: domain/texts.yml). The filing itself is made by
+citybot/filing.py, the one filing decision for chat and hotline."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import uuid
 from zoneinfo import ZoneInfo
 
 from actions import texts
 from citybot import catalogue as cat
-from hubapi.client import CreatedRequest, Filing, ServiceRequest
+from hubapi.client import CreatedRequest, ServiceRequest
 from hubapi.states import label
 
 def new_external_id() -> str:
@@ -37,25 +37,6 @@ def summary(catalogue: cat.Catalogue, code: str, description: str, address: str 
     if photos:
         return texts.render("utter_report_summary_photos", photos=len(photos), **values)
     return texts.render("utter_report_summary", **values)
-
-
-def filing(*, code: str, description: str, address: str | None, lat, long, photos: list[str], account_id: str,
-           channel: str, external_id: str, contact: dict | None = None) -> Filing:
-    """The report as the hub takes it. The citizen's name and phone are included only when `contact` is given,
-    i.e. with the citizen's consent."""
-    contact = contact or {}
-    return Filing(code, description, address=address, lat=lat, long=long, media_urls=tuple(photos),
-                  account_id=account_id, channel=channel, external_id=external_id,
-                  **{k: contact[k] for k in ("first_name", "last_name", "phone") if contact.get(k)})
-
-
-async def geocoded(filing: Filing, geocoder) -> Filing:
-    """The filing with lat/long when it has an address but no coordinates and the geocoder resolves the place, so
-    that the hub's radius duplicate rule applies to it (citybot.geocoder; None = off)."""
-    if geocoder is None or not filing.address or filing.lat is not None:
-        return filing
-    point = await geocoder.locate(filing.address)
-    return dataclasses.replace(filing, lat=point.lat, long=point.long) if point is not None else filing
 
 
 def when(t: dt.datetime | None, tz: ZoneInfo) -> str:

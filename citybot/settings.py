@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     duplicate_window_hours: float = 72.0
     hub_auto_dispatch: bool = Field(True, description="Dispatch a new case at once to its catalogue department")
     hub_sweep_interval_s: float = Field(60.0, description="Seconds between overdue sweeps inside the hub; 0 = off")
+    hub_idempotency_retention_hours: float = Field(
+        168.0, gt=0, description="How long the hub keeps an Idempotency-Key and its first answer (a repeat "
+                                 "after that acts again)")
     hub_escalate_after_hours: float = Field(
         4.0, ge=0, description="Working hours a case may stay overdue (after being marked, or after its last "
                                "escalation) before the sweep escalates it one level up; 0 = never automatically")

@@ -9,7 +9,6 @@ A hub outage pauses the run and retries; it never quarantines a good record.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import inspect
 import json
@@ -21,19 +20,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Iterable, Protocol
 
+from citybot import filing as filings
 from citybot.catalogue import OTHER
 from citybot.privacy import mask, salted_hash
 from hotline import records, transcript
 from hotline.quarantine import Quarantine
 from hotline.state import HotlineCall, IngestState
 from hubapi.accounts import phone_account
-from hubapi.models import Filing
 
 log = logging.getLogger("citybot.hotline")
 
 CHANNEL = "hotline"
 BATCH = 200
-MAX_DESCRIPTION = 4000  # the hub's limit
 
 
 class NLU(Protocol):
@@ -93,16 +91,6 @@ def quarantine_key(rejected: records.Rejected) -> str:
     """The state key of a bad line (it has no trustworthy call_id): its file and line number."""
     digest = hashlib.sha1(f"{Path(rejected.source).resolve()}:{rejected.line_no}".encode()).hexdigest()[:16]
     return f"q:{digest}"
-
-
-def address(location: dict | None) -> str | None:
-    if not location:
-        return None
-    text = (location.get("text") or "").strip()
-    district = location.get("district") or ""
-    if district and district not in text:
-        text = district + text
-    return text or None
 
 
 def _accepts(func, name: str) -> bool:
@@ -208,11 +196,11 @@ class Ingestor:
         t0 = time.perf_counter()
         parses = await self.nlu.parse_many([text for _, text in todo])
         # The complaint named no place: the agent usually read the address back, so look in the whole call.
-        missing = [i for i, p in enumerate(parses) if _files(p) and not address(p.get("location"))]
+        missing = [i for i, p in enumerate(parses) if _files(p) and not filings.place_text(p.get("location"))]
         if missing:
             fulls = [transcript.full_text(todo[i][0]) for i in missing]
             for i, extra in zip(missing, await self.nlu.parse_many(fulls)):
-                if address(extra.get("location")):
+                if filings.place_text(extra.get("location")):
                     parses[i] = {**parses[i], "location": extra["location"]}
         self.report.nlu_s += time.perf_counter() - t0
         return Classified([(r, t, p) for (r, t), p in zip(todo, parses)], len(batch))
@@ -241,7 +229,7 @@ class Ingestor:
             self._emit(record.call_id, cat, location, "refer")
             return self._count_and_record(row)
         # A real complaint is never left out: without a place it is filed for staff to complete (待补充地点).
-        placeless = not address(location)
+        placeless = not filings.place_text(location)
         try:
             created = await self._file(record, text, cat, location, phone_hash)
         except HubDown:
@@ -267,15 +255,10 @@ class Ingestor:
 
         if self.opt.dry_run and not self._hub_dry_run:
             return None  # no hub that can check for a duplicate without filing: report `file`
-        filing = Filing(cat["service_code"], mask(text)[:MAX_DESCRIPTION], address=address(location),
-                        account_id=phone_account(record.caller_phone, self.opt.phone_salt) if phone_hash else None,
-                        channel=CHANNEL, external_id=record.call_id)
-        if not filing.address:
-            filing = dataclasses.replace(filing, needs_place=True)
-        elif self.geocoder is not None:
-            point = await self.geocoder.locate(location)
-            if point is not None:
-                filing = dataclasses.replace(filing, lat=point.lat, long=point.long)
+        filing = filings.make(code=cat["service_code"], description=text, address=filings.place_text(location),
+                              account_id=phone_account(record.caller_phone, self.opt.phone_salt) if phone_hash else None,
+                              channel=CHANNEL, external_id=record.call_id)
+        filing = await filings.located(filing, self.geocoder)
         extra = {"dry_run": True} if self.opt.dry_run else {}
         waited, delay = 0.0, 1.0
         async with self._sem:
@@ -332,6 +315,6 @@ class Ingestor:
 
 
 def _files(parse: dict) -> bool:
-    """Whether the NLU put the call in a city-management 小类 (else it is referred, not filed)."""
-    cat = parse.get("category") or {}
-    return (cat.get("category") or OTHER) != OTHER and bool(cat.get("service_code"))
+    """Whether the call is filed: the shared decision (citybot/filing.py) unless it refers the caller elsewhere.
+    An unsure 小类 (ASK in the chat) is filed as the best guess: a call cannot be asked again; staff reclassify."""
+    return filings.decide(parse.get("category")) != filings.REFER

@@ -25,6 +25,7 @@ from hub import schemas as S
 from hub.auth import Credentials
 from hub.cases import CaseError, Hub
 from hub.db import Database
+from hub.idempotency import Idempotency
 from hub.open311 import Open311Error, error_response, fmt_of, render
 from hub.open311_api import bounded, content_length, limit_address, limit_client, router as open311_router
 from hub.ratelimit import RateLimiter
@@ -58,11 +59,12 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], dt.datet
               clock=clock, auto_dispatch=settings.hub_auto_dispatch,
               duplicate_radius_m=settings.duplicate_radius_m, duplicate_window_hours=settings.duplicate_window_hours,
               escalate_after_hours=settings.hub_escalate_after_hours)
+    idempotency = Idempotency(db, hub.now, settings.hub_idempotency_retention_hours)
     interval = settings.hub_sweep_interval_s if sweep_interval_s is None else sweep_interval_s
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        task = asyncio.create_task(_sweeper(hub, interval)) if interval > 0 else None
+        task = asyncio.create_task(_sweeper(hub, idempotency, interval)) if interval > 0 else None
         try:
             yield
         finally:
@@ -75,6 +77,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], dt.datet
     app = FastAPI(title="citybot 事件统一分拨平台 (Open311 GeoReport v2)", lifespan=lifespan)
     app.state.settings, app.state.hub, app.state.tz = settings, hub, ZoneInfo(settings.timezone)
     app.state.credentials, app.state.rate_limiter = credentials, limiter
+    app.state.idempotency = idempotency
     app.include_router(open311_router)
     app.include_router(staff_router)
     _media_routes(app, settings)
@@ -95,11 +98,12 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], dt.datet
     return app
 
 
-async def _sweeper(hub: Hub, interval: float) -> None:
+async def _sweeper(hub: Hub, idempotency: Idempotency, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
             await run_in_threadpool(hub.sweep)  # overdue marking and automatic escalation
+            await run_in_threadpool(idempotency.purge)  # idempotency keys past their retention
         except Exception:  # keep sweeping; the next round retries
             log.exception("overdue sweep failed")
 
@@ -188,7 +192,8 @@ class _LoopbackOnly:
 
 
 def _openapi(app: FastAPI) -> dict:
-    """FastAPI's schema, made true: no 422 (validation errors are answered 400 in the spec's error shape)."""
+    """FastAPI's schema, made true: validation errors are answered 400 in the spec's error shape, so the only 422
+    is a reused Idempotency-Key's (on the endpoints that take the header)."""
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version="2", routes=app.routes,
                              description="Open311 GeoReport v2 (JSON and XML by path suffix), citybot's citizen "
@@ -196,7 +201,8 @@ def _openapi(app: FastAPI) -> dict:
         for path in schema.get("paths", {}).values():
             for op in path.values():
                 responses = op.get("responses", {})
-                responses.pop("422", None)
+                if not any(p.get("name") == "Idempotency-Key" for p in op.get("parameters", [])):
+                    responses.pop("422", None)
                 if "400" not in responses and (op.get("parameters") or op.get("requestBody")):
                     responses.setdefault("400", {"description": "bad input", "content": {"application/json": {
                         "schema": {"type": "array", "items": {"$ref": "#/components/schemas/ErrorItem"}}}}})

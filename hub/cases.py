@@ -82,6 +82,7 @@ class Filing:
     address_id: str | None = None
     zipcode: str | None = None
     media_url: str | None = None
+    more_media_urls: list[str] = field(default_factory=list)  # photos 2..n: photo updates in the filing transaction
     attributes: dict = field(default_factory=dict)
     account_id: str | None = None
     device_id: str | None = None
@@ -218,6 +219,8 @@ class Hub:
             updated_at=now_db, dispatched_at=None, expected_at=None, resolved_at=None, closed_at=None,
             overdue_marked_at=None, result_media_urls=[], rating=None, rating_comment=None)
         updates = [store.update_row(case, lc.RECEIVED, case.status_notes, now_db, media_url=f.media_url)]
+        # the filing's further photos, as a citizen's photo comments are: filed together, or not at all
+        updates += [store.update_row(case, lc.COMMENT, "", now_db, media_url=u) for u in f.more_media_urls]
         if original is not None:
             self._enter(case, lc.DUPLICATE, now, duplicate_of=original)
             updates.append(store.update_row(case, lc.DUPLICATE, case.status_notes, now_db))

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from sqlalchemy import event, func, insert, select
@@ -33,6 +33,10 @@ from citybot.migrate import History
 from hub import models
 
 _WRITING: contextvars.ContextVar[bool] = contextvars.ContextVar("hub_writing", default=False)
+# Run first in each write transaction of this context: hub/idempotency.py claims a request's key there, so that the
+# claim commits or rolls back with the request's effect (and a concurrent repeat waits on it, then sees it).
+ON_BEGIN: contextvars.ContextVar[Callable[[Connection], None] | None] = contextvars.ContextVar("hub_on_begin",
+                                                                                                default=None)
 # pg_advisory_xact_lock keys: the feed's sequencing step ("citybot" in ASCII, as an int), and the overdue sweep
 # (one sweep at a time across processes).
 SEQUENCE_KEY = 0x63697479626F74
@@ -113,6 +117,7 @@ class Database:
                     queued = session.info["feed"] = []
                     if exclusive is not None and self.is_postgres:
                         session.execute(select(func.pg_advisory_xact_lock(exclusive)))
+                    _on_begin(session.connection())
                     yield session
                     session.flush()  # the case and audit rows first (their row locks are held already)
                     if queued:
@@ -129,6 +134,7 @@ class Database:
             token = _WRITING.set(True)
             try:
                 with self.engine.begin() as conn:
+                    _on_begin(conn)
                     yield conn
             finally:
                 _WRITING.reset(token)
@@ -145,6 +151,12 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _on_begin(conn: Connection) -> None:
+    hook = ON_BEGIN.get()
+    if hook is not None:
+        hook(conn)
 
 
 def feed(session: Session, rows: list[dict]) -> None:

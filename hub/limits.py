@@ -41,6 +41,8 @@ UPDATE_TEXT = DESCRIPTION + PHRASE  # an update's description: the phrase plus a
 AUDIT_REASON = max(DESCRIPTION, NOTE, REASON)
 ADDRESS_NORM = ADDRESS  # the duplicate key; NFKC may lengthen an address, so it is cut to fit
 PRINCIPAL = 128
+IDEMPOTENCY_KEY = 200  # the Idempotency-Key header (a uuid4 is 36)
+FILING_PHOTOS = 9  # photos in one filing (media_url repeated)
 
 # -- staff members (hub_staff_member) ---------------------------------------------------------------------------
 MEMBER_ID = 80  # <channel>:<id>, e.g. tg:123456789

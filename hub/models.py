@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from hub import limits as L
@@ -130,3 +130,20 @@ class StaffMember(SQLModel, table=True):
     active: bool = Field(default=True)
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class IdempotentCall(SQLModel, table=True):
+    """A non-idempotent POST sent with an `Idempotency-Key` (hub/idempotency.py): claimed in the transaction of its
+    effect, then its first answer, replayed to a repeat of the same key by the same caller."""
+
+    __tablename__ = "hub_idempotency"
+
+    caller: str = Field(primary_key=True, max_length=L.PRINCIPAL + 32)  # key:<api client> or staff:<principal>
+    key: str = Field(primary_key=True, max_length=L.IDEMPOTENCY_KEY)
+    method: str = Field(max_length=8)
+    path: str = Field(max_length=L.URL)
+    body_hash: str = Field(max_length=64)  # sha256 of the request's fields (api_key left out)
+    status: int | None = None  # None: the effect is committed, its answer not recorded yet
+    content_type: str | None = Field(default=None, max_length=64)
+    body: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: dt.datetime = Field(index=True)

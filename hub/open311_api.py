@@ -29,6 +29,7 @@ from hub import limits as L
 from hub import schemas as S
 from hub import store
 from hub.cases import Conflict, Filing, Forbidden, Hub, Principal, to_db
+from hub.idempotency import DOCUMENTED, once
 from hub.open311 import (Open311Error, created_dict, rate_limited, render, request_dict, update_dict)
 
 router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
@@ -79,8 +80,20 @@ def _too_large(description: str) -> Open311Error:
     return Open311Error(413, description)
 
 
-async def read_form(request: Request) -> dict[str, str]:
-    """The form body as str -> str (the last value wins); 413 when too large, 400 when unparsable."""
+class Form(dict):
+    """A form body as str -> str (the last value wins); `lists` keeps every value of each field in order."""
+
+    def __init__(self):
+        super().__init__()
+        self.lists: dict[str, list[str]] = {}
+
+    def add(self, key: str, value: str) -> None:
+        self[key] = value
+        self.lists.setdefault(key, []).append(value)
+
+
+async def read_form(request: Request) -> Form:
+    """The form body (Form); 413 when too large, 400 when unparsable."""
     length = content_length(request)
     if length is not None and length > MAX_BODY:
         raise Open311Error(413, f"request body larger than {MAX_BODY} bytes")
@@ -102,13 +115,13 @@ async def read_form(request: Request) -> dict[str, str]:
         items = form.multi_items()
     else:
         raise Open311Error(400, "send the body form-encoded (application/x-www-form-urlencoded)")
-    out: dict[str, str] = {}
+    out = Form()
     for key, value in items:
         if not isinstance(value, str):
             raise Open311Error(400, f"field {key[:64]!r} must not be a file; upload photos to /media")
         if "\x00" in value or "\x00" in key:
             raise Open311Error(400, f"field {key[:64]!r} contains a NUL character")
-        out[key] = value
+        out.add(key, value)
     return out
 
 
@@ -144,7 +157,7 @@ def limit_client(request: Request, who: str) -> None:
         raise rate_limited(wait)
 
 
-async def write_form(request: Request) -> tuple[dict[str, str], str]:
+async def write_form(request: Request) -> tuple[Form, str]:
     """A public write's form and its client, after both rate limits."""
     limit_address(request)
     form = await read_form(request)
@@ -194,7 +207,19 @@ def flag(form: dict[str, str], name: str) -> bool:
     raise Open311Error(400, f"{name} must be true or false")
 
 
-def parse_filing(form: dict[str, str], hub: Hub) -> Filing:
+def photos(form: Form) -> list[str]:
+    """Every media_url of a filing (the field repeated: an extension; Open311 has one), in order."""
+    urls = [v.strip() for v in form.lists.get("media_url", []) if v.strip()]
+    if len(urls) > L.FILING_PHOTOS:
+        raise Open311Error(400, f"at most {L.FILING_PHOTOS} media_url values")
+    for u in urls:
+        if len(u) > L.URL:
+            raise Open311Error(400, f"media_url is longer than {L.URL} characters")
+        url(u, "media_url")
+    return list(dict.fromkeys(urls))  # the same photo twice is one photo
+
+
+def parse_filing(form: Form, hub: Hub) -> Filing:
     code = text(form, "service_code", required=True)
     if hub.services.get(code) is None:
         raise Open311Error(400, f"service_code {code!r} not found")
@@ -231,9 +256,10 @@ def parse_filing(form: dict[str, str], hub: Hub) -> Filing:
         attrs = hub.services.check_attributes(code, attrs)
     except ValueError as exc:
         raise Open311Error(400, str(exc)) from None
+    media = photos(form)
     return Filing(service_code=code, description=description, lat=lat, long=long, address=address,
-                  address_id=address_id, zipcode=text(form, "zipcode"), media_url=url(text(form, "media_url"), "media_url"),
-                  attributes=attrs, account_id=text(form, "account_id"), device_id=text(form, "device_id"),
+                  address_id=address_id, zipcode=text(form, "zipcode"), media_url=media[0] if media else None,
+                  more_media_urls=media[1:], attributes=attrs, account_id=text(form, "account_id"), device_id=text(form, "device_id"),
                   channel=channel, external_id=text(form, "external_id"), first_name=text(form, "first_name"),
                   last_name=text(form, "last_name"), phone=phone, email=email, needs_place=needs_place)
 
@@ -288,11 +314,11 @@ async def service_definition(request: Request, code: str, fmt: Fmt) -> Response:
     return render(hub.services.definition(code), fmt, "service_definition")
 
 
-@router.post("/requests.{fmt}", openapi_extra=S.form_body(S.FILING_FORM),
-             responses=S.answers(list[S.CreatedOut], 400, 403, 413, 429, status=201, also=(200,)))
+@router.post("/requests.{fmt}", openapi_extra=S.form_body(S.FILING_FORM), dependencies=DOCUMENTED,
+             responses=S.answers(list[S.CreatedOut], 400, 403, 413, 422, 429, status=201, also=(200,)))
 async def post_request(request: Request, fmt: Fmt) -> Response:
     """File a case (201), or answer the existing one for a repeated channel+external_id (200); `dry_run=true`
-    checks and answers without filing (200)."""
+    checks and answers without filing (200). With an Idempotency-Key a repeat answers as the first call did."""
     form, client = await write_form(request)
     hub = _hub(request)
     dry_run = flag(form, "dry_run")
@@ -305,12 +331,17 @@ async def post_request(request: Request, fmt: Fmt) -> Response:
         tz = request.app.state.tz
         return render([{**created_dict(case, tz=tz), "dry_run": True, "new": new, "service_code": case.service_code,
                         "service_name": case.service_name, "level": case.level}], fmt, "service_requests", 200)
-    if hub.db.is_sqlite:
-        # SQLite writes are serialized and take about a millisecond: running them on the loop beats a thread hop.
-        case, created = hub.file(filing)
-    else:
-        case, created = await run_in_threadpool(hub.file, filing)
-    return render([created_dict(case, tz=request.app.state.tz)], fmt, "service_requests", 201 if created else 200)
+
+    async def act() -> Response:
+        if hub.db.is_sqlite:
+            # SQLite writes are serialized and take about a millisecond: on the loop beats a thread hop.
+            case, created = hub.file(filing)
+        else:
+            case, created = await run_in_threadpool(hub.file, filing)
+        return render([created_dict(case, tz=request.app.state.tz)], fmt, "service_requests", 201 if created else 200)
+
+    # a filing with an external_id is answered by the existing case on a second try (the hub's rule)
+    return await once(request, f"key:{client}", form.lists, act, recover=act if filing.external_id else None)
 
 
 @router.get("/requests.{fmt}", responses=S.answers(list[S.RequestOut], 400, 403))
@@ -442,45 +473,59 @@ async def _respond(request: Request, fmt: str, case, client: str) -> Response:
                   fmt, "service_requests")
 
 
-_CITIZEN_ANSWERS = S.answers(list[S.RequestOut], 400, 403, 404, 409, 413, 429)
+_CITIZEN_ANSWERS = S.answers(list[S.RequestOut], 400, 403, 404, 409, 413, 422, 429)
 
 
-@router.post("/requests/{case_id}/rate.{fmt}", openapi_extra=S.form_body(S.RATE_FORM), responses=_CITIZEN_ANSWERS)
+async def _once(request: Request, fmt: str, form: Form, client: str, effect: Callable, case_id: str) -> Response:
+    """`effect()` (a write, run in a thread) and the case it returns as the answer, at most once per
+    Idempotency-Key."""
+    async def act() -> Response:
+        return await _respond(request, fmt, await run_in_threadpool(effect), client)
+
+    async def recover() -> Response:  # the call was done, its answer never recorded: the case as it is now
+        return await _respond(request, fmt, await run_in_threadpool(_hub(request).get, case_id), client)
+
+    return await once(request, f"key:{client}", form.lists, act, recover)
+
+
+@router.post("/requests/{case_id}/rate.{fmt}", openapi_extra=S.form_body(S.RATE_FORM), responses=_CITIZEN_ANSWERS,
+             dependencies=DOCUMENTED)
 async def rate(request: Request, case_id: str, fmt: Fmt) -> Response:
     form, who, client = await _citizen(request)
     rating = parse_int(form.get("rating"), "rating", None, 1, 5)
     comment = text(form, "comment")
     hub = _hub(request)
-    case = await run_in_threadpool(
-        lambda: hub.transition(case_id, lc.RATED, who, actor=who.name, note=comment or "", rating=rating,
-                               comment=comment, check=_owned_by(form["account_id"].strip(), client), action="rate"))
-    return await _respond(request, fmt, case, client)
+    return await _once(request, fmt, form, client, lambda: hub.transition(
+        case_id, lc.RATED, who, actor=who.name, note=comment or "", rating=rating, comment=comment,
+        check=_owned_by(form["account_id"].strip(), client), action="rate"), case_id)
 
 
-@router.post("/requests/{case_id}/reopen.{fmt}", openapi_extra=S.form_body(S.REASON_FORM), responses=_CITIZEN_ANSWERS)
+@router.post("/requests/{case_id}/reopen.{fmt}", openapi_extra=S.form_body(S.REASON_FORM), responses=_CITIZEN_ANSWERS,
+             dependencies=DOCUMENTED)
 async def reopen(request: Request, case_id: str, fmt: Fmt) -> Response:
     form, who, client = await _citizen(request)
     reason = text(form, "reason") or ""
     hub = _hub(request)
     allowed = frozenset({lc.RESOLVED, lc.CLOSED, lc.RATED})
-    case = await run_in_threadpool(
-        lambda: hub.transition(case_id, lc.REOPENED, who, actor=who.name, note=reason,
-                               check=_owned_by(form["account_id"].strip(), client, allowed, "reopen")))
-    return await _respond(request, fmt, case, client)
+    return await _once(request, fmt, form, client, lambda: hub.transition(
+        case_id, lc.REOPENED, who, actor=who.name, note=reason,
+        check=_owned_by(form["account_id"].strip(), client, allowed, "reopen")), case_id)
 
 
-@router.post("/requests/{case_id}/cancel.{fmt}", openapi_extra=S.form_body(S.REASON_FORM), responses=_CITIZEN_ANSWERS)
+@router.post("/requests/{case_id}/cancel.{fmt}", openapi_extra=S.form_body(S.REASON_FORM), responses=_CITIZEN_ANSWERS,
+             dependencies=DOCUMENTED)
 async def cancel(request: Request, case_id: str, fmt: Fmt) -> Response:
     form, who, client = await _citizen(request)
     hub = _hub(request)
-    case = await run_in_threadpool(
-        lambda: hub.transition(case_id, lc.CANCELLED, who, actor=who.name, note=text(form, "reason") or "市民撤销",
-                               check=_owned_by(form["account_id"].strip(), client)))
-    return await _respond(request, fmt, case, client)
+    note = text(form, "reason") or "市民撤销"
+    return await _once(request, fmt, form, client, lambda: hub.transition(
+        case_id, lc.CANCELLED, who, actor=who.name, note=note, check=_owned_by(form["account_id"].strip(), client)),
+        case_id)
 
 
 @router.post("/requests/{case_id}/comments.{fmt}", openapi_extra=S.form_body(S.COMMENT_FORM),
-             responses=_CITIZEN_ANSWERS)
+             responses=_CITIZEN_ANSWERS,
+             dependencies=DOCUMENTED)
 async def comment(request: Request, case_id: str, fmt: Fmt) -> Response:
     form, who, client = await _citizen(request)
     body = (form.get("text") or "").strip()
@@ -490,7 +535,6 @@ async def comment(request: Request, case_id: str, fmt: Fmt) -> Response:
     if not body and not media_url:
         raise Open311Error(400, "text or media_url is required")
     hub = _hub(request)
-    case = await run_in_threadpool(
-        lambda: hub.comment(case_id, who, text=body, media_url=media_url,
-                            check=_owned_by(form["account_id"].strip(), client)))
-    return await _respond(request, fmt, case, client)
+    return await _once(request, fmt, form, client, lambda: hub.comment(
+        case_id, who, text=body, media_url=media_url, check=_owned_by(form["account_id"].strip(), client)),
+        case_id)

@@ -213,7 +213,10 @@ FILING_FORM = {
         "address_id": _s(L.ADDRESS_ID),
         "zipcode": _s(L.ZIPCODE),
         "description": _s(L.DESCRIPTION),
-        "media_url": _s(L.URL, "http(s) URL of a photo (e.g. from POST /media)"),
+        "media_url": {"oneOf": [_s(L.URL), {"type": "array", "items": _s(L.URL), "maxItems": L.FILING_PHOTOS}],
+                      "description": "http(s) URL of a photo (e.g. from POST /media); repeat the field for several "
+                                     f"(extension, at most {L.FILING_PHOTOS}): the first is the case's media_url, "
+                                     "the others are attached as photo updates in the same transaction"},
         "account_id": _s(L.ACCOUNT_ID, "the reporter's account at the client (never public)"),
         "device_id": _s(L.DEVICE_ID),
         "first_name": _s(L.FIRST_NAME), "last_name": _s(L.LAST_NAME), "phone": _s(L.PHONE), "email": _s(L.EMAIL),
@@ -272,4 +275,9 @@ def answers(model, *errors: int, status: int = 200, xml: bool = True, also: tupl
 
 _ERRORS = {400: "bad input", 401: "staff token missing or not valid", 403: "api_key or token not allowed",
            404: "not found", 409: "not allowed in the case's state", 413: "body or photo too large",
-           429: "too many requests (Retry-After)"}
+           422: "Idempotency-Key already used for a different request", 429: "too many requests (Retry-After)"}
+
+IDEMPOTENCY_KEY = ("Optional, recommended: a key of the client's choosing (e.g. a UUID4), the same on every retry "
+                   "of one call. A repeat by the same caller with the same key answers as the first call did "
+                   "(header Idempotent-Replayed: true) and changes nothing; the same key with another body or path "
+                   "answers 422. Keys are kept HUB_IDEMPOTENCY_RETENTION_HOURS (default 7 days).")

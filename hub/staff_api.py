@@ -24,6 +24,7 @@ from hub import schemas as S
 from hub import store
 from hub.auth import ACTING_HEADER, MEMBER_ID, Caller, Staff, channel_caller, may_manage, member_caller, staff_may, \
     token_caller
+from hub.idempotency import DOCUMENTED, once
 from hub.cases import Forbidden, Hub, NotFound, Principal, check_id, to_db
 from hub.models import Case
 from hub.open311 import Open311Error, audit_dict, render, staff_case_dict, update_dict
@@ -197,20 +198,31 @@ def _for_media(urls: list[str]) -> list[str]:
     return urls
 
 
-_ACT = S.answers(S.StaffCaseOut, 400, 401, 403, 404, 409, 413, 429, xml=False)
+_ACT = S.answers(S.StaffCaseOut, 400, 401, 403, 404, 409, 413, 422, 429, xml=False)
+
+
+async def _once(request: Request, caller: Caller, body: _Body, effect, *args, **kw) -> Response:
+    """`effect(*args, **kw)` (a write, run in a thread) answered with the case it returns, at most once per
+    Idempotency-Key of this caller (hub/idempotency.py)."""
+    async def act() -> Response:
+        return _case(request, await run_in_threadpool(effect, *args, **kw))
+
+    async def recover() -> Response:  # the call was done, its answer never recorded: the case as it is now
+        return _case(request, await run_in_threadpool(_hub(request).get, request.path_params["case_id"]))
+
+    return await once(request, f"staff:{caller.principal}", body.model_dump(), act, recover)
 
 
 # -- case actions -----------------------------------------------------------------------------------------------
-@router.post("/requests/{case_id}/dispatch", responses=_ACT)
+@router.post("/requests/{case_id}/dispatch", responses=_ACT, dependencies=DOCUMENTED)
 async def dispatch(request: Request, case_id: str, body: DispatchBody, caller: Caller = Depends(current_caller)):
     _writing(request, caller)
-    case = await run_in_threadpool(_hub(request).transition, case_id, lc.DISPATCHED, _who(caller),
-                                   actor=_actor(caller, body), note=body.note, department=body.department,
-                                   check=_require(caller, "dispatch"), action="dispatch")
-    return _case(request, case)
+    return await _once(request, caller, body, _hub(request).transition, case_id, lc.DISPATCHED, _who(caller),
+        actor=_actor(caller, body), note=body.note, department=body.department, check=_require(caller, "dispatch"),
+        action="dispatch")
 
 
-@router.post("/requests/{case_id}/status", responses=_ACT)
+@router.post("/requests/{case_id}/status", responses=_ACT, dependencies=DOCUMENTED)
 async def set_status(request: Request, case_id: str, body: StatusBody, caller: Caller = Depends(current_caller)):
     """Any legal transition; ending a case for good (cancelled, referred) is a supervisor's."""
     _writing(request, caller)
@@ -219,49 +231,42 @@ async def set_status(request: Request, case_id: str, body: StatusBody, caller: C
     if body.state == lc.RATED:
         raise Open311Error(400, "only the reporter rates a case (POST /open311/v2/requests/{id}/rate.json)")
     action = action_for_state(body.state)
-    case = await run_in_threadpool(_hub(request).transition, case_id, body.state, _who(caller),
-                                   actor=_actor(caller, body), note=body.note, check=_require(caller, action),
-                                   action="status")
-    return _case(request, case)
+    return await _once(request, caller, body, _hub(request).transition, case_id, body.state, _who(caller),
+        actor=_actor(caller, body), note=body.note, check=_require(caller, action), action="status")
 
 
-@router.post("/requests/{case_id}/resolve", responses=_ACT)
+@router.post("/requests/{case_id}/resolve", responses=_ACT, dependencies=DOCUMENTED)
 async def resolve(request: Request, case_id: str, body: ResolveBody, caller: Caller = Depends(current_caller)):
     _writing(request, caller)
-    case = await run_in_threadpool(_hub(request).transition, case_id, lc.RESOLVED, _who(caller),
-                                   actor=_actor(caller, body), note=body.note, media_urls=_for_media(body.media_urls),
-                                   check=_require(caller, "resolve"), action="resolve")
-    return _case(request, case)
+    return await _once(request, caller, body, _hub(request).transition, case_id, lc.RESOLVED, _who(caller),
+        actor=_actor(caller, body), note=body.note, media_urls=_for_media(body.media_urls),
+        check=_require(caller, "resolve"), action="resolve")
 
 
-@router.post("/requests/{case_id}/close", responses=_ACT)
+@router.post("/requests/{case_id}/close", responses=_ACT, dependencies=DOCUMENTED)
 async def close(request: Request, case_id: str, body: NoteBody, caller: Caller = Depends(current_caller)):
     _writing(request, caller)
-    case = await run_in_threadpool(_hub(request).transition, case_id, lc.CLOSED, _who(caller),
-                                   actor=_actor(caller, body), note=body.note, check=_require(caller, "close"),
-                                   action="close")
-    return _case(request, case)
+    return await _once(request, caller, body, _hub(request).transition, case_id, lc.CLOSED, _who(caller),
+        actor=_actor(caller, body), note=body.note, check=_require(caller, "close"), action="close")
 
 
-@router.post("/requests/{case_id}/reclassify", responses=_ACT)
+@router.post("/requests/{case_id}/reclassify", responses=_ACT, dependencies=DOCUMENTED)
 async def reclassify(request: Request, case_id: str, body: ReclassifyBody, caller: Caller = Depends(current_caller)):
     _writing(request, caller)
-    case = await run_in_threadpool(_hub(request).reclassify, case_id, body.service_code, _who(caller),
-                                   actor=_actor(caller, body), note=body.note, check=_require(caller, "reclassify"))
-    return _case(request, case)
+    return await _once(request, caller, body, _hub(request).reclassify, case_id, body.service_code, _who(caller),
+        actor=_actor(caller, body), note=body.note, check=_require(caller, "reclassify"))
 
 
-@router.post("/requests/{case_id}/escalate", responses=_ACT)
+@router.post("/requests/{case_id}/escalate", responses=_ACT, dependencies=DOCUMENTED)
 async def escalate(request: Request, case_id: str, body: ReasonBody, caller: Caller = Depends(current_caller)):
     _writing(request, caller)
     if not body.reason:
         raise Open311Error(400, "reason is required")
-    case = await run_in_threadpool(_hub(request).escalate, case_id, _who(caller), actor=_actor(caller, body),
-                                   reason=body.reason, check=_require(caller, "escalate"))
-    return _case(request, case)
+    return await _once(request, caller, body, _hub(request).escalate, case_id, _who(caller),
+        actor=_actor(caller, body), reason=body.reason, check=_require(caller, "escalate"))
 
 
-@router.post("/requests/{case_id}/merge", responses=_ACT)
+@router.post("/requests/{case_id}/merge", responses=_ACT, dependencies=DOCUMENTED)
 async def merge(request: Request, case_id: str, body: MergeBody, caller: Caller = Depends(current_caller)):
     """Mark a duplicate of `into_id` (a supervisor's; the caller must be able to read `into_id` too)."""
     _writing(request, caller)
@@ -276,18 +281,15 @@ async def merge(request: Request, case_id: str, body: MergeBody, caller: Caller 
         _require(caller, "read")(into)
 
     await run_in_threadpool(into_readable)
-    case = await run_in_threadpool(hub.merge, case_id, body.into_id, _who(caller), actor=_actor(caller, body),
-                                   note=body.note, check=_require(caller, "merge"))
-    return _case(request, case)
+    return await _once(request, caller, body, hub.merge, case_id, body.into_id, _who(caller),
+        actor=_actor(caller, body), note=body.note, check=_require(caller, "merge"))
 
 
-@router.post("/requests/{case_id}/reopen", responses=_ACT)
+@router.post("/requests/{case_id}/reopen", responses=_ACT, dependencies=DOCUMENTED)
 async def reopen(request: Request, case_id: str, body: ReasonBody, caller: Caller = Depends(current_caller)):
     _writing(request, caller)
-    case = await run_in_threadpool(_hub(request).transition, case_id, lc.REOPENED, _who(caller),
-                                   actor=_actor(caller, body), note=body.reason, check=_require(caller, "reopen"),
-                                   action="reopen")
-    return _case(request, case)
+    return await _once(request, caller, body, _hub(request).transition, case_id, lc.REOPENED, _who(caller),
+        actor=_actor(caller, body), note=body.reason, check=_require(caller, "reopen"), action="reopen")
 
 
 # -- reads ------------------------------------------------------------------------------------------------------
@@ -382,16 +384,15 @@ async def find(request: Request, caller: Caller = Depends(current_caller),
     return render([staff_case_dict(c, tz=tz, now_db=now_db) for c in cases], "json", "requests")
 
 
-@router.post("/requests/{case_id}/place", responses=_ACT)
+@router.post("/requests/{case_id}/place", responses=_ACT, dependencies=DOCUMENTED)
 async def set_place(request: Request, case_id: str, body: PlaceBody, caller: Caller = Depends(current_caller)):
     """Set or correct a case's place; a case waiting for one (待补充地点) is then dispatched or linked."""
     _writing(request, caller)
     if not body.address and (body.lat is None or body.long is None):
         raise Open311Error(400, "a place is required: address, or lat and long")
-    case = await run_in_threadpool(_hub(request).set_place, case_id, _who(caller), address=body.address,
-                                   lat=body.lat, long=body.long, actor=_actor(caller, body), note=body.note,
-                                   check=_require(caller, "set_place"))
-    return _case(request, case)
+    return await _once(request, caller, body, _hub(request).set_place, case_id, _who(caller), address=body.address,
+        lat=body.lat, long=body.long, actor=_actor(caller, body), note=body.note,
+        check=_require(caller, "set_place"))
 
 
 @router.get("/triage", responses=S.answers(list[S.StaffCaseOut], 401, 403, xml=False))

@@ -3,9 +3,12 @@
 Typed answers (hubapi.models) and typed errors (hubapi.errors).
 
 The standard parts (services, requests, tokens, updates) work against any Open311 hub; citizen actions,
-staff actions and media are citybot-hub extensions. Retries: bounded, exponential backoff, on connection
-errors, timeouts and 5xx only; a 4xx is raised at once as a typed error. Filing is idempotent on a retry
-only when an `external_id` is given (the hub returns the existing case for a repeated channel+external_id).
+staff actions and media are citybot-hub extensions. Retries: bounded, by the project's retry policy
+(citybot/retry.py), on connection errors, timeouts, 5xx and a short 429 only; a 4xx is raised at once as a typed
+error. Every non-idempotent POST (filing, citizen and staff case actions) carries an Idempotency-Key, the same on
+each of its retries, so the hub answers a repeat as the first call and acts once; that is what makes retrying a
+POST safe (docs/hub.md, "Idempotent calls"). A POST without one (e.g. registering a member) is retried only
+when it surely never arrived.
 """
 
 from __future__ import annotations
@@ -14,15 +17,31 @@ import asyncio
 import copy
 import datetime as dt
 import logging
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
 import httpx
 
+from citybot.retry import Backoff, retrying
 from hubapi.errors import BY_STATUS, CaseNotFound, Conflict, Forbidden, HubError, HubRejected, HubUnavailable
 from hubapi.models import CreatedRequest, Filing, Service, ServiceRequest, StaffCase, Update
 
 log = logging.getLogger(__name__)
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+class _Retry(Exception):
+    """A failed attempt that may be tried again; `error` is what the caller gets when no attempt is left."""
+
+    def __init__(self, error: HubError):
+        super().__init__(str(error))
+        self.error = error
+
+
+def new_key() -> str:
+    """A fresh Idempotency-Key: one per logical call, the same on each of its retries."""
+    return str(uuid.uuid4())
 
 
 __all__ = ["CaseNotFound", "Conflict", "CreatedRequest", "Filing", "Forbidden", "HubClient", "HubError",
@@ -39,6 +58,8 @@ class HubClient:
         self._owns_http = True
         self.public_url = (public_url or base_url).rstrip("/")
         self.retries, self.backoff = max(0, retries), backoff
+        # the project's one retry policy, short: a call retries for seconds, a queued job for hours
+        self.policy = Backoff(base=backoff, cap=max(backoff * 8, backoff), give_up_after=None)
         self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport)
 
     @classmethod
@@ -73,41 +94,56 @@ class HubClient:
 
     # -- transport --------------------------------------------------------------------------------------------
     async def _request(self, method: str, path: str, *, with_status: bool = False, attempts: int | None = None,
-                       **kw) -> Any:
-        """The decoded JSON body (or (status, body) with `with_status`), after bounded retries (`attempts` in
-        all, default retries + 1)."""
-        last: Exception | None = None
+                       idempotency_key: str | None = None, idempotent: bool = False, **kw) -> Any:
+        """The decoded JSON body (or (status, body) with `with_status`), retried by the project's policy
+        (citybot.retry) on connection errors, timeouts, 5xx and a 429 with a short Retry-After: `attempts` in all,
+        default retries + 1. A POST is retried only with an `idempotency_key` (sent as Idempotency-Key on every
+        attempt: the hub answers a repeat as the first and acts once) or when `idempotent` by nature; otherwise it
+        is retried only when it surely never arrived (connection refused) or was refused unprocessed (429)."""
         total = attempts or self.retries + 1
-        for attempt in range(total):
-            if attempt:
-                await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
+        if idempotency_key is not None:
+            kw["headers"] = {**kw.get("headers", {}), IDEMPOTENCY_HEADER: idempotency_key}
+        safe = method != "POST" or idempotency_key is not None or idempotent
+        tried = 0
+
+        async def attempt() -> Any:
+            nonlocal tried
+            tried += 1
             try:
                 resp = await self._http.request(method, path, **kw)
             except (httpx.TransportError, httpx.TimeoutException) as exc:
-                last = exc
-                log.warning("hub %s %s failed (%s), attempt %d/%d", method, path, type(exc).__name__, attempt + 1,
-                            total)
-                continue
-            if resp.status_code == 429 and attempt < total - 1:
-                # rate-limited: nothing was done; wait as told (bounded) and try again
+                error = HubUnavailable(f"hub unavailable: {type(exc).__name__}: {exc}")
+                if not safe and not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+                    raise error from exc  # it may have been done: not again without a key
+                raise _Retry(error) from exc
+            if resp.status_code in (429, 409) and tried < total:
+                # 429 rate-limited, or 409 with Retry-After: the first call with this Idempotency-Key is still in
+                # progress. Nothing was done; wait as told (bounded), then the policy's own short wait.
                 wait = _retry_after(resp)
                 if wait is not None and wait <= self.MAX_RETRY_AFTER_S:
-                    log.warning("hub %s %s answered 429, retrying in %.0f s", method, path, wait)
+                    log.warning("hub %s %s answered %d, retrying in %.0f s", method, path, resp.status_code, wait)
                     await asyncio.sleep(wait)
-                    continue
+                    raise _Retry(BY_STATUS.get(resp.status_code, HubRejected)(resp.status_code, _error_list(resp)))
             if resp.status_code >= 500:
-                last = HubError(f"{resp.status_code} from hub")
-                log.warning("hub %s %s answered %d, attempt %d/%d", method, path, resp.status_code, attempt + 1,
-                            total)
-                continue
+                error = HubUnavailable(f"hub unavailable: {resp.status_code} from hub")
+                if not safe:
+                    raise error
+                raise _Retry(error)
             if resp.status_code >= 400:
                 raise BY_STATUS.get(resp.status_code, HubRejected)(resp.status_code, _error_list(resp))
             try:
                 body = resp.json()
-                return (resp.status_code, body) if with_status else body
             except ValueError:
                 raise HubError(f"hub answered {method} {path} with a body that is not JSON") from None
-        raise HubUnavailable(f"hub unavailable after {total} attempts: {last}") from last
+            return (resp.status_code, body) if with_status else body
+
+        try:
+            return await retrying(attempt, policy=self.policy, retry_on=(_Retry,), attempts=total,
+                                  what=f"hub {method} {path}")
+        except _Retry as exc:
+            if isinstance(exc.error, HubUnavailable):
+                raise HubUnavailable(f"{exc.error} (after {tried} attempts)") from exc.__cause__
+            raise exc.error from None
 
     def _staff(self) -> dict[str, str]:
         if not self.staff_token:
@@ -129,32 +165,32 @@ class HubClient:
     async def service_definition(self, service_code: str) -> dict:
         return await self._request("GET", f"/open311/v2/services/{service_code}.json")
 
-    async def create_request(self, filing: Filing, *, dry_run: bool = False) -> CreatedRequest:
-        """File a case. Open311 takes one media_url: the first is sent as media_url and any further ones
-        are added as comments (citybot extension) once the case exists.
+    async def create_request(self, filing: Filing, *, dry_run: bool = False,
+                             idempotency_key: str | None = None) -> CreatedRequest:
+        """File a case with all its photos in one call (media_url repeated: the hub's extension; one photo is plain
+        Open311). Retried safely: the Idempotency-Key is `idempotency_key`, else the filing's own
+        (`Filing.idempotency_key`, stable across re-sends), else a new one for this call.
 
         `dry_run`: the hub checks the filing and its duplicate rule and creates nothing; the answer says what a real
         create would give (`dry_run` True; `service_request_id` None for a new case, else the existing one's)."""
         media = list(filing.media_urls)
         data = self._key({"service_code": filing.service_code, "description": filing.description,
                           "lat": filing.lat, "long": filing.long, "address_string": filing.address,
-                          "media_url": media[0] if media else None, "account_id": filing.account_id,
-                          "device_id": filing.device_id, "channel": filing.channel, "external_id": filing.external_id,
-                          "first_name": filing.first_name, "last_name": filing.last_name, "phone": filing.phone,
-                          "email": filing.email})
+                          "media_url": (media if len(media) > 1 else media[0]) if media else None,
+                          "account_id": filing.account_id, "device_id": filing.device_id, "channel": filing.channel,
+                          "external_id": filing.external_id, "first_name": filing.first_name,
+                          "last_name": filing.last_name, "phone": filing.phone, "email": filing.email})
         for key, value in (filing.attributes or {}).items():
             data[f"attribute[{key}]"] = str(value)
-        if dry_run:
-            data["dry_run"] = "true"
         if filing.needs_place:  # extension: filed without a place, for staff to complete (待补充地点)
             data["needs_place"] = "true"
-        status, body = await self._request("POST", "/open311/v2/requests.json", data=data, with_status=True)
-        created = CreatedRequest.from_api(body[0] if isinstance(body, list) and body else {})
-        # 201: a new case (citybot's hub answers 200 when an external_id re-filing returned an existing case).
-        if created.service_request_id and filing.account_id and len(media) > 1 and status == 201 and not dry_run:
-            for extra in media[1:]:
-                await self.comment(created.service_request_id, account_id=filing.account_id, media_url=extra)
-        return created
+        if dry_run:
+            data["dry_run"] = "true"
+            body = await self._request("POST", "/open311/v2/requests.json", data=data, idempotent=True)
+        else:
+            key = idempotency_key or filing.idempotency_key() or new_key()
+            body = await self._request("POST", "/open311/v2/requests.json", data=data, idempotency_key=key)
+        return CreatedRequest.from_api(body[0] if isinstance(body, list) and body else {})
 
     async def get_request(self, service_request_id: str) -> ServiceRequest:
         body = await self._request("GET", f"/open311/v2/requests/{service_request_id}.json",
@@ -204,66 +240,92 @@ class HubClient:
     async def upload_media(self, data: bytes, filename: str = "photo.jpg", content_type: str | None = None) -> str:
         files = {"file": (filename, data, content_type or "application/octet-stream")}
         # the key goes in the query: the hub checks it before it reads the body
-        body = await self._request("POST", "/media", params={"api_key": self.api_key}, files=files)
+        # content-addressed at the hub (the same bytes are the same file): safe to retry
+        body = await self._request("POST", "/media", params={"api_key": self.api_key}, files=files, idempotent=True)
         return body["media_url"]
 
     # -- citizen actions (citybot extension) ------------------------------------------------------------------------
-    async def _citizen(self, service_request_id: str, action: str, data: dict) -> ServiceRequest:
+    # Each takes an optional `idempotency_key`: a caller that may re-send the same call later (a durable job)
+    # passes a stable one; otherwise each call gets its own, reused by its retries.
+    async def _citizen(self, service_request_id: str, action: str, data: dict,
+                       idempotency_key: str | None) -> ServiceRequest:
         body = await self._request("POST", f"/open311/v2/requests/{service_request_id}/{action}.json",
-                                   data=self._key(data))
+                                   data=self._key(data), idempotency_key=idempotency_key or new_key())
         return ServiceRequest.from_api(body[0])
 
-    async def rate(self, service_request_id: str, rating: int, *, account_id: str, comment: str | None = None):
+    async def rate(self, service_request_id: str, rating: int, *, account_id: str, comment: str | None = None,
+                   idempotency_key: str | None = None) -> ServiceRequest:
         return await self._citizen(service_request_id, "rate",
-                                   {"rating": rating, "comment": comment, "account_id": account_id})
+                                   {"rating": rating, "comment": comment, "account_id": account_id}, idempotency_key)
 
-    async def reopen(self, service_request_id: str, *, account_id: str, reason: str = "") -> ServiceRequest:
-        return await self._citizen(service_request_id, "reopen", {"reason": reason, "account_id": account_id})
+    async def reopen(self, service_request_id: str, *, account_id: str, reason: str = "",
+                     idempotency_key: str | None = None) -> ServiceRequest:
+        return await self._citizen(service_request_id, "reopen", {"reason": reason, "account_id": account_id},
+                                   idempotency_key)
 
-    async def cancel(self, service_request_id: str, *, account_id: str, reason: str | None = None) -> ServiceRequest:
-        return await self._citizen(service_request_id, "cancel", {"reason": reason, "account_id": account_id})
+    async def cancel(self, service_request_id: str, *, account_id: str, reason: str | None = None,
+                     idempotency_key: str | None = None) -> ServiceRequest:
+        return await self._citizen(service_request_id, "cancel", {"reason": reason, "account_id": account_id},
+                                   idempotency_key)
 
     async def comment(self, service_request_id: str, *, account_id: str, text: str | None = None,
-                      media_url: str | None = None) -> ServiceRequest:
+                      media_url: str | None = None, idempotency_key: str | None = None) -> ServiceRequest:
         return await self._citizen(service_request_id, "comments",
-                                   {"text": text, "media_url": media_url, "account_id": account_id})
+                                   {"text": text, "media_url": media_url, "account_id": account_id}, idempotency_key)
 
     # -- staff actions (citybot extension) ------------------------------------------------------------------------
-    async def _staff_post(self, path: str, body: dict) -> dict:
+    async def _staff_post(self, path: str, body: dict, *, idempotency_key: str | None = None,
+                          idempotent: bool = False) -> dict:
         return await self._request("POST", f"/staff/v1/{path}", json={k: v for k, v in body.items() if v is not None},
-                                   headers=self._staff())
+                                   headers=self._staff(), idempotency_key=idempotency_key, idempotent=idempotent)
 
     async def _staff_act(self, service_request_id: str, action: str, body: dict) -> StaffCase:
-        return StaffCase.from_api(await self._staff_post(f"requests/{service_request_id}/{action}", body))
+        """A case action, with an Idempotency-Key (`idempotency_key` in `body`, else a new one): retried safely."""
+        key = body.pop("idempotency_key", None) or new_key()
+        return StaffCase.from_api(await self._staff_post(f"requests/{service_request_id}/{action}", body,
+                                                         idempotency_key=key))
 
+    # Each case action takes an optional `idempotency_key` (see the citizen actions above).
     async def dispatch(self, service_request_id: str, *, department: str | None = None, note: str = "",
-                       actor: str = "") -> StaffCase:
-        return await self._staff_act(service_request_id, "dispatch",
-                                      {"department": department, "note": note, "actor": actor})
+                       actor: str = "", idempotency_key: str | None = None) -> StaffCase:
+        return await self._staff_act(service_request_id, "dispatch", {
+            "department": department, "note": note, "actor": actor, "idempotency_key": idempotency_key})
 
-    async def set_status(self, service_request_id: str, state: str, *, note: str = "", actor: str = "") -> StaffCase:
-        return await self._staff_act(service_request_id, "status", {"state": state, "note": note, "actor": actor})
+    async def set_status(self, service_request_id: str, state: str, *, note: str = "", actor: str = "",
+                         idempotency_key: str | None = None) -> StaffCase:
+        return await self._staff_act(service_request_id, "status", {
+            "state": state, "note": note, "actor": actor, "idempotency_key": idempotency_key})
 
     async def resolve(self, service_request_id: str, *, note: str = "", media_urls: Iterable[str] = (),
-                      actor: str = "") -> StaffCase:
-        return await self._staff_act(service_request_id, "resolve",
-                                      {"note": note, "media_urls": list(media_urls), "actor": actor})
+                      actor: str = "", idempotency_key: str | None = None) -> StaffCase:
+        return await self._staff_act(service_request_id, "resolve", {
+            "note": note, "media_urls": list(media_urls), "actor": actor, "idempotency_key": idempotency_key})
 
-    async def close(self, service_request_id: str, *, note: str = "", actor: str = "") -> StaffCase:
-        return await self._staff_act(service_request_id, "close", {"note": note, "actor": actor})
+    async def close(self, service_request_id: str, *, note: str = "", actor: str = "",
+                    idempotency_key: str | None = None) -> StaffCase:
+        return await self._staff_act(service_request_id, "close", {
+            "note": note, "actor": actor, "idempotency_key": idempotency_key})
 
-    async def reclassify(self, service_request_id: str, service_code: str, *, note: str = "", actor: str = "") -> StaffCase:
-        return await self._staff_act(service_request_id, "reclassify",
-                                      {"service_code": service_code, "note": note, "actor": actor})
+    async def reclassify(self, service_request_id: str, service_code: str, *, note: str = "", actor: str = "",
+                         idempotency_key: str | None = None) -> StaffCase:
+        return await self._staff_act(service_request_id, "reclassify", {
+            "service_code": service_code, "note": note, "actor": actor, "idempotency_key": idempotency_key})
 
-    async def escalate(self, service_request_id: str, *, reason: str, actor: str = "") -> StaffCase:
-        return await self._staff_act(service_request_id, "escalate", {"reason": reason, "actor": actor})
+    async def escalate(self, service_request_id: str, *, reason: str, actor: str = "",
+                       idempotency_key: str | None = None) -> StaffCase:
+        """One level up, once: a retry after a lost answer is answered by the hub, not escalated again."""
+        return await self._staff_act(service_request_id, "escalate", {
+            "reason": reason, "actor": actor, "idempotency_key": idempotency_key})
 
-    async def merge(self, service_request_id: str, into_id: str, *, note: str = "", actor: str = "") -> StaffCase:
-        return await self._staff_act(service_request_id, "merge", {"into_id": into_id, "note": note, "actor": actor})
+    async def merge(self, service_request_id: str, into_id: str, *, note: str = "", actor: str = "",
+                    idempotency_key: str | None = None) -> StaffCase:
+        return await self._staff_act(service_request_id, "merge", {
+            "into_id": into_id, "note": note, "actor": actor, "idempotency_key": idempotency_key})
 
-    async def staff_reopen(self, service_request_id: str, *, reason: str = "", actor: str = "") -> StaffCase:
-        return await self._staff_act(service_request_id, "reopen", {"reason": reason, "actor": actor})
+    async def staff_reopen(self, service_request_id: str, *, reason: str = "", actor: str = "",
+                           idempotency_key: str | None = None) -> StaffCase:
+        return await self._staff_act(service_request_id, "reopen", {
+            "reason": reason, "actor": actor, "idempotency_key": idempotency_key})
 
     async def case_detail(self, service_request_id: str) -> StaffCase:
         """One case with its history (`updates`) and audit trail."""
@@ -283,12 +345,14 @@ class HubClient:
         return [StaffCase.from_api(d) for d in await self._request("GET", "/staff/v1/triage", headers=self._staff())]
 
     async def set_place(self, service_request_id: str, *, address: str | None = None, lat: float | None = None,
-                        long: float | None = None, note: str = "", actor: str = "") -> StaffCase:
-        return await self._staff_act(service_request_id, "place",
-                                     {"address": address, "lat": lat, "long": long, "note": note, "actor": actor})
+                        long: float | None = None, note: str = "", actor: str = "",
+                        idempotency_key: str | None = None) -> StaffCase:
+        return await self._staff_act(service_request_id, "place", {
+            "address": address, "lat": lat, "long": long, "note": note, "actor": actor,
+            "idempotency_key": idempotency_key})
 
     async def sweep_overdue(self) -> list[str]:
-        return (await self._staff_post("overdue/sweep", {}))["newly_overdue"]
+        return (await self._staff_post("overdue/sweep", {}, idempotent=True))["newly_overdue"]  # repeats mark nothing
 
     async def stats(self, since: dt.datetime | str | None = None, *, level: str | None = None,
                     department: str | None = None) -> dict:

@@ -7,6 +7,8 @@ types read a plain Open311 GeoReport v2 hub (which sends none of citybot's exten
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -90,6 +92,17 @@ class Filing:
         if self.lat is None or self.long is None:  # a location is both coordinates or none
             object.__setattr__(self, "lat", None)
             object.__setattr__(self, "long", None)
+
+    def idempotency_key(self) -> str | None:
+        """The Idempotency-Key of this filing's create: the same for every re-send of the same filing (after a lost
+        answer, a crash, a restart), so the hub answers it as the first; None without an external_id. Derived from
+        the whole filing, so a changed filing of the same report is a new call (the hub's channel + external_id
+        rule then answers the existing case)."""
+        if not self.external_id:
+            return None
+        digest = hashlib.sha256(json.dumps(self.to_json(), sort_keys=True, ensure_ascii=False, default=str)
+                                .encode("utf-8", "surrogatepass")).hexdigest()
+        return f"filing-{digest[:40]}"
 
     def to_json(self) -> dict:
         """A JSON-safe dict (stored in queues); `from_json` reads it back."""

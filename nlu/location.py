@@ -249,7 +249,9 @@ def _parts(words: list[str], tags: list[str]) -> list[list]:
                         parts.pop()
                     parts.append(["POI", i - 1, i + 1])  # 东门/步行街: a gate names the street
                 elif parts and parts[-1][2] == i and kind in ("POI", "ROAD") and (
-                        parts[-1][0] != "POS" or len(parts) > 1 and parts[-2][2] == parts[-1][1]):
+                        parts[-1][0] not in ("POS", "DE", "CONN", "RANGE", "DEM")
+                        or len(parts) > 1 and parts[-2][2] == parts[-1][1] and parts[-2][0] not in ("DE", "CONN")):
+                    # (after glue only when a place part precedes it: "公交站的候车亭" names no place)
                     parts.append(["POI", i, i + 1])  # a bare head inside a place continues it (大厦/停车场, 3期/商业街)
                 i += 1
                 continue
@@ -359,6 +361,12 @@ _NUMBER_PIECE = re.compile(r"[0-9A-Za-z零〇一二三四五六七八九十百]+
 _SUFFIX_CHARS = set("村路街巷镇岛区号栋楼米站园城店")
 
 
+def _road_name(word: str) -> bool:
+    """A word that can name the road whose suffix jieba cut off: 新闻(/路中间)."""
+    return (len(word) >= 2 and word not in STOP and re.fullmatch(r"[\u4e00-\u9fff]+", word) is not None
+            and word not in ("道路", "马路", "公路"))
+
+
 def _retokenize(tokens: list[tuple[str, int]], known: dict | None = None) -> list[tuple[str, int]]:
     """Repairs jieba's cuts that hide a place's structure, keeping character offsets:
     a one-character name cut from its suffix (后/街, 上/村) is joined; a house number cut in pieces (56/-/1/号) is
@@ -387,6 +395,15 @@ def _retokenize(tokens: list[tuple[str, int]], known: dict | None = None) -> lis
                 continue
             if _DISTANCE.match(prev) and w in ("左右", "处", "远"):
                 out[-1][0] += w  # 50米/左右
+                continue
+            if (w[0] in "路街" and w[1:] in ("中间", "边", "旁", "上", "两侧", "边上") and _road_name(prev)):
+                out[-1][0] += w[0]  # 新闻/路中间 -> 新闻路/中间: jieba took the road's suffix into the position
+                out.append([w[1:], idx + 1])
+                continue
+            if (prev in ("路", "街") and w in ("中间", "两侧", "边上") and len(out) >= 2
+                    and out[-2][1] + len(out[-2][0]) == out[-1][1] and _road_name(out[-2][0])):
+                out[-2][0] += prev  # 新闻/路/中间 -> 新闻路/中间, not 新闻/路中间
+                out[-1] = [w, idx]
                 continue
             if prev in ("道路", "马路", "路") and w in ("中间", "两侧", "边上"):
                 out[-1][0] += w  # 道路/中间 -> 道路中间 (a road part)

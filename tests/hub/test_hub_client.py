@@ -126,3 +126,68 @@ async def test_staff_call_sends_bearer_and_json():
         await c.resolve("20260302000001", note="ok", media_urls=["http://m/2.jpg"], actor="tg:1")
     assert seen["auth"] == "Bearer s" and seen["path"] == "/staff/v1/requests/20260302000001/resolve"
     assert b'"media_urls":["http://m/2.jpg"]' in seen["body"].replace(b" ", b"")
+
+
+async def test_a_post_is_retried_with_the_same_idempotency_key():
+    keys = []
+
+    def handler(request):
+        keys.append(request.headers.get("idempotency-key"))
+        if len(keys) < 3:
+            raise httpx.ReadTimeout("answer lost", request=request)
+        return httpx.Response(200, json={"service_request_id": "20260302000001", "level": "区"})
+
+    async with client(handler) as c:
+        assert (await c.escalate("20260302000001", reason="急")).level == "区"
+        first = keys[0]
+        assert len(keys) == 3 and first and set(keys) == {first}  # one key for the call, on every attempt
+        keys.clear()
+        await c.escalate("20260302000001", reason="急")
+        assert keys[0] != first  # a new call, a new key
+        keys.clear()
+        await c.escalate("20260302000001", reason="急", idempotency_key="job-42")
+        assert set(keys) == {"job-42"}
+
+
+async def test_a_filing_carries_its_own_stable_key_and_all_its_photos():
+    seen = []
+
+    def handler(request):
+        seen.append((request.headers.get("idempotency-key"), httpx.QueryParams(request.content.decode())))
+        return httpx.Response(201, json=[{"service_request_id": "20260302000001"}])
+
+    filing = Filing("SRHJ-01", "垃圾", lat=22.5, long=114.0, channel="chat", external_id="m1",
+                    media_urls=["http://m/1.jpg", "http://m/2.jpg", "http://m/3.jpg"])
+    async with client(handler) as c:
+        await c.create_request(filing)
+        await c.create_request(Filing.from_json(filing.to_json()))  # re-sent after a restart
+        await c.create_request(Filing("SRHJ-01", "垃圾", lat=22.5, long=114.0))
+    assert len(seen) == 3  # one call each: no photos-as-comments afterwards
+    assert seen[0][0] == seen[1][0] == filing.idempotency_key() and seen[0][0].startswith("filing-")
+    assert seen[2][0] and seen[2][0] != seen[0][0]  # no external_id: a key of its own
+    assert seen[0][1].get_list("media_url") == ["http://m/1.jpg", "http://m/2.jpg", "http://m/3.jpg"]
+
+
+async def test_a_post_without_a_key_is_not_retried_once_it_may_have_arrived():
+    calls = []
+
+    def handler(request):
+        calls.append(request)
+        if len(calls) == 1:
+            raise httpx.ConnectError("refused", request=request)  # never arrived: safe to try again
+        return httpx.Response(502)
+
+    async with client(handler) as c:
+        with pytest.raises(HubUnavailable):
+            await c.add_member("tg:1")
+    assert len(calls) == 2
+
+
+async def test_an_idempotent_call_still_in_progress_is_waited_for():
+    answers = [httpx.Response(409, headers={"Retry-After": "0"}, json=[{"code": 409, "description": "in progress"}]),
+               httpx.Response(200, json={"service_request_id": "20260302000001", "state": "rated"})]
+    async with client(lambda r: answers.pop(0)) as c:
+        assert (await c.set_status("20260302000001", "in_progress")).state == "rated"
+    async with client(lambda r: httpx.Response(409, json=[{"code": 409, "description": "not now"}])) as c:
+        with pytest.raises(Conflict):  # an illegal transition (no Retry-After) is not retried
+            await c.set_status("20260302000001", "in_progress")

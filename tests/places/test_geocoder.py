@@ -114,14 +114,14 @@ def test_build_from_settings(address_file, api):
     assert isinstance(chain, geocoder.ChainGeocoder) and len(chain.geocoders) == 2
 
 
-async def test_chat_filing_gets_coordinates(address_file):
-    from actions import report
+async def test_a_filing_gets_coordinates(address_file):
+    from citybot import filing as filings
 
     g = geocoder.AddressFileGeocoder(address_file)
-    filing = report.filing(code="SZSS-01", description="井盖没了", address="福田区福中三路88号门口", lat=None,
-                           long=None, photos=[], account_id="tg:1", channel="chat", external_id="x")
-    located = await report.geocoded(filing, g)
+    filing = filings.make(code="SZSS-01", description="井盖没了", address="福田区福中三路88号门口",
+                          account_id="tg:1", channel="chat", external_id="x")
+    located = await filings.located(filing, g)
     assert (located.lat, located.long) == (22.5401, 114.0502)
     elsewhere = dataclasses.replace(filing, address="某个地方")
-    assert await report.geocoded(elsewhere, g) == elsewhere
-    assert await report.geocoded(filing, None) == filing
+    assert await filings.located(elsewhere, g) == elsewhere
+    assert await filings.located(filing, None) == filing
