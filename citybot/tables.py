@@ -12,14 +12,13 @@ from citybot.migrate import History
 
 
 def tables() -> list:
-    from actions.store import OutboxRow
     from bot.buttons import ButtonPayload
-    from bot.outbox import NotifierCursor, OutboxMessage
     from bot.staff.legacy import LegacyStaffUser
+    from citybot.jobs import FeedCursor, Job
     from citybot.subscriptions import Subscription
     from hotline.state import HotlineCall
 
-    models = (Subscription, OutboxRow, OutboxMessage, NotifierCursor, ButtonPayload, LegacyStaffUser, HotlineCall)
+    models = (Subscription, Job, FeedCursor, ButtonPayload, LegacyStaffUser, HotlineCall)
     return [m.__table__ for m in models]
 
 
