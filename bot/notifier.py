@@ -27,7 +27,7 @@ chat's (bot/terminal.py), which also passes `chats=` so it only takes its own ch
 Stopping (stop() or cancelling run()) lets the calls already in flight finish and be recorded and gives the other
 leases back, so a restart neither repeats nor loses a message. Only a hard kill between Telegram's answer and the
 row update (a few milliseconds) can repeat one message: Telegram has no idempotency key. A SIGKILLed notifier's
-jobs are taken over by the others when its leases expire (`lease`, default 60 s).
+jobs are taken over by the others when its leases expire (`lease`, default 30 s).
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ from hubapi.client import CaseNotFound, HubClient, HubError, Update
 log = logging.getLogger("citybot.notifier")
 
 KINDS = (jobs.PUSH, jobs.ALERT, jobs.MERGE)  # the jobs a notifier works on (filings are the action server's)
+IDLE_HORIZON_S = 5.0  # run(until_idle=True) waits for jobs due this soon (a chat's spacing), not for back-offs
 POLL_BACKOFF = Backoff(base=2.0, cap=30.0, give_up_after=None)  # the feed is polled again until it answers
 
 
@@ -83,7 +84,7 @@ class NotifierConfig:
     backoff: float = 2.0  # the retry policy (citybot/retry.py Backoff): first delay, cap, give-up time
     backoff_max: float = 300.0
     give_up_after: float | None = 48 * 3600.0
-    lease: float = 60.0  # seconds a claimed job stays this notifier's without a renewal
+    lease: float = 30.0  # seconds a claimed job stays this notifier's without a renewal
     claim_interval: float = 0.2  # seconds between claims of due jobs when there was little to claim
     dead_alert_chat: str | None = None  # the staff chat told about dead jobs
     upload_media: bool = True
@@ -374,8 +375,9 @@ class Notifier:
             if now >= next_claim and len(self._held) + len(self._inflight) < self.capacity:
                 got = await self._claim()
                 next_claim = now + (0.0 if len(got) >= 8 else self.config.claim_interval)
-                if self._until_idle and self._feed_done and not got and not self._held and not self._inflight:
-                    return  # run(until_idle=True): everything due is sent
+                if self._until_idle and self._feed_done and not got and not self._held and not self._inflight \
+                        and not await asyncio.to_thread(self._due_soon):
+                    return  # run(until_idle=True): everything due is sent (jobs in back-off wait for the next run)
             if not self._heap:
                 await self._sleep(max(0.01, next_claim - self.clock()))
                 continue
@@ -399,6 +401,10 @@ class Notifier:
             del self._held[job_id]
             self.schedule.take(job.chat_id, cost, self.clock())
             self._start(job, self._send)
+
+    def _due_soon(self) -> bool:
+        due = self.jobs.next_due(KINDS, chats=self.chats)
+        return due is not None and due <= utcnow() + dt.timedelta(seconds=IDLE_HORIZON_S)
 
     async def _sleep(self, seconds: float) -> None:
         self._wake.clear()

@@ -23,7 +23,7 @@ worker's leases expire after `lease_s` and anyone takes the jobs over.
 Exactly once: a job is marked sent right after the far side answered; only a hard kill in the milliseconds between
 that answer and the row update can send it again (Telegram has no idempotency key). A lease that expired while
 its holder was still working (a stall longer than `lease_s`) could also let a second worker send it: keep
-`lease_s` well above the longest call (default 60 s, calls time out well before that).
+`lease_s` well above the longest call (default 30 s; calls time out well before that).
 
 The retry policy is citybot/retry.py's Backoff (fail()).
 """
@@ -133,7 +133,7 @@ def _aware(t: dt.datetime | None) -> dt.datetime | None:
 class Jobs:
     """The queue's API. Short transactions; async callers run these with asyncio.to_thread."""
 
-    def __init__(self, engine: Engine, *, lease_s: float = 60.0, policy: Backoff | None = None):
+    def __init__(self, engine: Engine, *, lease_s: float = 30.0, policy: Backoff | None = None):
         self.engine, self.lease_s = engine, lease_s
         self.policy = policy or Backoff()
         self.pg = engine.dialect.name == "postgresql"
@@ -193,6 +193,18 @@ class Jobs:
         with Session(self.engine) as s:
             rows = s.exec(select(Job).where(Job.id.in_(got)).order_by(Job.id)).scalars().all()
             return [Claimed.of(r) for r in rows]
+
+    def next_due(self, kinds: Iterable[str], *, chats: Iterable[str] | None = None) -> dt.datetime | None:
+        """When the earliest pending job of `kinds` is due (now for one due already), or None when none is pending."""
+        q = select(Job.next_attempt_at).where(Job.state == PENDING, Job.kind.in_(list(kinds)))
+        if chats is not None:
+            q = q.where(Job.chat_id.in_(list(chats)))
+        with self.engine.connect() as conn:
+            times = [_aware(t) for t in conn.execute(q.order_by(Job.next_attempt_at.is_(None).desc(),
+                                                                   Job.next_attempt_at).limit(1)).scalars()]
+        if not times:
+            return None
+        return times[0] or utcnow()
 
     def renew(self, owner: str, ids: Iterable[int] | None = None) -> int:
         """Extend `owner`'s leases (all of them, or `ids`)."""

@@ -102,7 +102,7 @@ class Settings(BaseSettings):
     jobs_backoff_max_s: float = Field(300.0, description="Longest retry delay of a job")
     jobs_give_up_after_s: float = Field(
         48 * 3600.0, description="A job failing with temporary errors is tried this long, then dead (0 = never)")
-    jobs_lease_s: float = Field(60.0, description="How long a worker holds a claimed job before others may take it "
+    jobs_lease_s: float = Field(30.0, description="How long a worker holds a claimed job before others may take it "
                                                   "over (renewed while it works)")
 
     # -- Telegram bot and progress notifier ---------------------------------------------------------------
