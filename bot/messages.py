@@ -1,6 +1,6 @@
 """The Chinese progress messages a citizen gets for each hub update of a case they follow.
 
-`render(update, tz)` returns a plain, JSON-able payload (stored in the outbox, so a message is fixed when the
+`render(update, tz)` returns a plain, JSON-able payload (stored in its job, so a message is fixed when the
 update is read, not when it is sent), or None for events a citizen is not told about (their own comments and
 ratings). Payload: {"kind": "text"|"photos", "text": str, "photos": [url...], "buttons": [[[label, data]...]]}.
 """

@@ -22,6 +22,7 @@ def tables() -> list:
     return [m.__table__ for m in models]
 
 
+# the tables of release 7911a06 (the baseline revision); 0003 replaced the two outboxes by citybot_job
 HISTORY = History(name="citybot", package="citybot", load_tables=tables, legacy_tables=frozenset({
     "citybot_subscription", "citybot_report_outbox", "citybot_outbox", "citybot_notifier_cursor",
     "citybot_button_payload", "citybot_staff_user", "citybot_hotline_call"}))

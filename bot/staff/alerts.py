@@ -1,9 +1,10 @@
 """Overdue and escalation alerts to the staff chat of the responsible level (issue 6).
 
 The alerts ride on the progress notifier (bot/notifier.py): `StaffAlerts` is its `extra_fanout` hook. For every
-`overdue` or `escalated` update in the hub's feed it adds one outbox row for the staff chat of the case's level
-(after an escalation: the NEW level), so the alerts share the notifier's cursor, outbox (unique per update and
-chat: exactly once across restarts), rate limits, 429 handling, retries and dead letters. No second sender.
+`overdue` or `escalated` update in the hub's feed it adds one `alert` job for the staff chat of the case's level
+(after an escalation: the NEW level), so the alerts share the notifier's cursor, job queue (unique per update and
+chat: exactly once across restarts), rate limits, 429 handling, retries and dead jobs. No second sender. A case
+whose detail cannot be read is alerted with the update's own fields: one case never stalls the feed.
 
 A level without a configured chat falls back to the nearest level above that has one (街道 → 区 → 市): an
 alert is never silently dropped while any staff chat is configured.
