@@ -148,8 +148,9 @@ class Jobs:
     def add(self, rows: Iterable[dict], *, conn: Connection | None = None) -> int:
         """Insert jobs (dicts of Job columns: kind, key, lane, payload, ...) unless their key is there already.
         Inside the caller's transaction when `conn` is given. Returns how many are new."""
-        rows = [{"state": PENDING, "attempts": 0, "last_error": "", "result": "", "case_id": "",
-                 "created_at": utcnow(), **r} for r in rows]
+        defaults = {"state": PENDING, "attempts": 0, "last_error": "", "result": "", "case_id": "", "chat_id": None,
+                    "update_id": None, "hub_time": None, "next_attempt_at": None, "created_at": utcnow()}
+        rows = [{**defaults, **r} for r in rows]  # one multi-row INSERT needs the same columns in every row
         if conn is None:
             with self.engine.begin() as c:
                 return self.add(rows, conn=c)

@@ -301,3 +301,59 @@ async def test_citybot_notifier_once_sends_everything_and_exits(tg, hub, hub_url
         assert await asyncio.to_thread(main, args) == 75
     finally:
         get_settings.cache_clear()
+
+
+async def test_one_unreadable_merged_case_is_set_aside_and_the_feed_moves_on(tg, hub, hub_url, bots, engine, follow):
+    """The hub answers 403 reading one merged case (e.g. escalated above the notifier's token): its followers'
+    move to the kept case becomes a job of its own, retried until the hub answers; everyone else hears on."""
+    from aiohttp import ClientSession, web
+
+    from bot.notifier import Notifier, NotifierConfig
+    from hubapi.client import HubClient
+    from tests.bot.conftest import API_KEY, STAFF_TOKEN
+
+    kept, merged = await file_case(hub, i=0), await file_case(hub, i=1)
+    follow(CHAT, merged)
+    follow(OTHER, kept)
+    refused = {f"/open311/v2/requests/{merged}.json"}
+
+    async def forward(request: web.Request) -> web.Response:  # a loopback proxy in front of the hub
+        if request.path in refused:
+            return web.json_response([{"code": 403, "description": "forbidden"}], status=403)
+        async with ClientSession() as http:
+            async with http.request(request.method, hub_url + request.path_qs, headers=request.headers,
+                                    data=await request.read()) as resp:
+                return web.Response(status=resp.status, body=await resp.read(),
+                                    content_type=resp.content_type)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", forward)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    proxy = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+    try:
+        await hub.merge(merged, kept)
+        async with HubClient(proxy, api_key=API_KEY, staff_token=STAFF_TOKEN, retries=0) as via_proxy:
+            n = Notifier(bot=bots(), hub=via_proxy, engine=engine,
+                         config=NotifierConfig(poll_interval=0.05, chat_interval=0.1, backoff=0.2, backoff_max=0.5,
+                                               subscribe_grace=0.0))
+            task = asyncio.create_task(n.run())
+            try:
+                await until(lambda: len(tg.sent(chat_id=CHAT)) == 3)  # received, dispatched, merged
+                await hub.set_status(kept, "in_progress", note="已安排")
+                await until(lambda: any("处置中" in t for t in texts(tg, OTHER)))  # the feed moved on
+                assert Jobs(engine).find(kinds=["merge"], states=["pending"])  # set aside, retried on its own
+                assert not any("处置中" in t for t in texts(tg, CHAT))
+                refused.clear()  # the hub answers again: the followers of the merged case follow the kept one
+                await until(lambda: Jobs(engine).counts(["merge"]) == {"sent": 1})
+                with Session(engine) as s:
+                    assert str(CHAT) in subscriptions.subscribers(kept, session=s)
+                await hub.resolve(kept, note="二次处置完毕")
+                await until(lambda: any("二次处置完毕" in t for t in texts(tg, CHAT)))
+            finally:
+                await n.stop()
+                await task
+    finally:
+        await runner.cleanup()
