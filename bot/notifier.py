@@ -441,7 +441,7 @@ class Notifier:
                 permanent = isinstance(exc, TelegramBadRequest) and "chat not found" not in str(exc).lower()
                 await asyncio.to_thread(self._failed, job, exc, permanent)
                 return
-            await asyncio.to_thread(self.jobs.done, job.id, lane_gap_s=gap)
+            await asyncio.to_thread(self.jobs.done, job.id, lane=job.lane, lane_gap_s=gap)
             self.sent += 1
         finally:
             # the next message to this chat starts `chat_interval` after this call ENDED: the request surely

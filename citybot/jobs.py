@@ -182,17 +182,16 @@ class Jobs:
             q = q.with_for_update(of=j, skip_locked=True)
         until = now + dt.timedelta(seconds=self.lease_s)
         with self.engine.begin() as conn:
-            got = []
-            for job_id in conn.execute(q).scalars().all():
-                # re-checked in the UPDATE: on SQLite another process may have taken it since the SELECT
-                res = conn.execute(update(j).where(j.c.id == job_id, j.c.state == PENDING, free)
-                                   .values(lease_owner=owner, lease_until=until))
-                if res.rowcount:
-                    got.append(job_id)
-        if not got:
-            return []
+            ids = conn.execute(q).scalars().all()
+            if not ids:
+                return []
+            # the lease conditions again in the UPDATE: on SQLite another process may have taken one since the
+            # SELECT; what this owner holds afterwards is what it got
+            conn.execute(update(j).where(j.c.id.in_(ids), j.c.state == PENDING, free)
+                         .values(lease_owner=owner, lease_until=until))
         with Session(self.engine) as s:
-            rows = s.exec(select(Job).where(Job.id.in_(got)).order_by(Job.id)).scalars().all()
+            rows = s.exec(select(Job).where(Job.id.in_(ids), Job.lease_owner == owner, Job.state == PENDING)
+                          .order_by(Job.id)).scalars().all()
             return [Claimed.of(r) for r in rows]
 
     def next_due(self, kinds: Iterable[str], *, chats: Iterable[str] | None = None) -> dt.datetime | None:
@@ -229,8 +228,9 @@ class Jobs:
             return conn.execute(update(Job).where(*cond).values(lease_owner=None, lease_until=None)).rowcount or 0
 
     # -- outcomes ----------------------------------------------------------------------------------------------------
-    def done(self, job_id: int, *, result: str = "", lane_gap_s: float = 0.0, also: Iterable[dict] = ()) -> None:
-        """The job is done (sent / filed). `lane_gap_s`: the lane's next job waits at least this long (a chat's
+    def done(self, job_id: int, *, result: str = "", lane: str | None = None, lane_gap_s: float = 0.0,
+             also: Iterable[dict] = ()) -> None:
+        """The job is done (sent / filed). `lane_gap_s`: the next job of `lane` waits at least this long (a chat's
         spacing, kept across replicas). `also`: more jobs to add in the same transaction (e.g. tell the citizen)."""
         now = utcnow()
         with self.engine.begin() as conn:
@@ -242,14 +242,12 @@ class Jobs:
             also = list(also)
             if also:
                 self.add(also, conn=conn)
-            if lane_gap_s > 0:
-                lane = conn.execute(select(Job.lane).where(Job.id == job_id)).scalar_one()
-                nxt = conn.execute(select(func.min(Job.id)).where(Job.lane == lane, Job.state == PENDING)).scalar()
-                if nxt is not None:
-                    at = now + dt.timedelta(seconds=lane_gap_s)
-                    conn.execute(update(Job).where(Job.id == nxt, or_(Job.next_attempt_at.is_(None),
-                                                                      Job.next_attempt_at < at))
-                                 .values(next_attempt_at=at))
+            if lane is not None and lane_gap_s > 0:
+                at = now + dt.timedelta(seconds=lane_gap_s)
+                head = select(func.min(Job.id)).where(Job.lane == lane, Job.state == PENDING).scalar_subquery()
+                conn.execute(update(Job).where(Job.id == head, or_(Job.next_attempt_at.is_(None),
+                                                                   Job.next_attempt_at < at))
+                             .values(next_attempt_at=at))
 
     def later(self, job_id: int, at: dt.datetime, error: str) -> None:
         """Not an attempt that failed (Telegram's 429 retry_after): try again at `at`, lease given back."""
