@@ -1,11 +1,11 @@
 """The progress notifier: hub updates feed -> job queue (citybot/jobs.py) -> Telegram, within Telegram's limits.
 
-Three loops share one Notifier:
+Four loops share one Notifier:
 - the poller, in the ONE replica that holds the feed lease (citybot_notifier_cursor), reads the hub's updates
   feed after the cursor, renders one push job per (update, subscribed chat) plus the staff alerts and, in ONE
   transaction, inserts them and advances the cursor (fenced: a poller that lost its lease writes nothing);
-- the sender claims due jobs from the queue with a lease - only the head of each chat's lane, so a chat's
-  messages keep the order of the case's updates whichever replica sends them - and starts each at the earliest
+- the claimer leases due jobs from the queue - only the head of each chat's lane, so a chat's messages keep
+  the order of the case's updates whichever replica sends them - and the sender starts each at the earliest
   moment the limits allow (bot/ratelimit.py): one message per chat per `chat_interval` (also across replicas:
   a sent job pushes its lane's next job back by that much), `global_rate / replicas` per second overall;
 - the renewer extends the leases of the jobs this notifier holds.
@@ -178,7 +178,7 @@ class Notifier:
         self._first_seen: dict[int, float] = {}  # update_id -> when this notifier first read it
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._until_idle = self._feed_done = False
+        self._until_idle = self._feed_done = self._idle = False
         self._sem = asyncio.Semaphore(self.config.concurrency)
         self.sent = 0  # messages delivered by this instance (for tests and benchmarks)
 
@@ -192,10 +192,12 @@ class Notifier:
         """Poll and send until stop() (or cancellation); in-flight sends always complete and are recorded.
         `until_idle`: read the feed up to its end, send every job that is due, then return."""
         self._stopping.clear()
-        self._until_idle, self._feed_done = until_idle, False
+        self._until_idle, self._feed_done, self._idle = until_idle, False, False
         poller = asyncio.create_task(self._poll_loop(), name="notifier-poll")
         sender = asyncio.create_task(self._send_loop(), name="notifier-send")
+        claimer = asyncio.create_task(self._claim_loop(), name="notifier-claim")
         renewer = asyncio.create_task(self._renew_loop(), name="notifier-renew")
+        loops = (poller, sender, claimer, renewer)
         try:
             if until_idle:
                 await poller
@@ -203,16 +205,16 @@ class Notifier:
                 self._wake.set()
                 await sender
                 return
-            await asyncio.wait([poller, sender, renewer], return_when=asyncio.FIRST_COMPLETED)
-            for t in (poller, sender, renewer):
+            await asyncio.wait(loops, return_when=asyncio.FIRST_COMPLETED)
+            for t in loops:
                 if t.done() and not t.cancelled() and t.exception():
                     raise t.exception()
         finally:
             self._stopping.set()  # the loops end even if a cancellation is lost in a race
             self._wake.set()
-            for t in (poller, sender, renewer):
+            for t in loops:
                 t.cancel()
-            await asyncio.gather(poller, sender, renewer, return_exceptions=True)
+            await asyncio.gather(*loops, return_exceptions=True)
             await self._drain()
             await asyncio.shield(asyncio.to_thread(self._give_back))
 
@@ -368,18 +370,30 @@ class Notifier:
     def _start(self, job: Claimed, work: Callable[[Claimed], Awaitable[None]]) -> None:
         self._inflight[job.id] = asyncio.create_task(self._run_job(job, work), name=f"job-{job.id}")
 
+    async def _claim_loop(self) -> None:
+        """Top up the jobs this notifier holds, in its own task so that a slow claim never delays a send."""
+        while not self._stopping.is_set():
+            got = []
+            if len(self._held) + len(self._inflight) < self.capacity:
+                got = await self._claim()
+                if got:
+                    self._wake.set()
+                elif self._until_idle and self._feed_done and not self._held and not self._inflight \
+                        and not await asyncio.to_thread(self._due_soon):
+                    self._idle = True  # run(until_idle=True): everything due is sent (back-offs wait for next run)
+                    self._wake.set()
+                    return
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.02 if len(got) >= 8 else self.config.claim_interval):
+                    await self._stopping.wait()
+
     async def _send_loop(self) -> None:
-        next_claim = 0.0
         while not self._stopping.is_set():
             now = self.clock()
-            if now >= next_claim and len(self._held) + len(self._inflight) < self.capacity:
-                got = await self._claim()
-                next_claim = now + (0.0 if len(got) >= 8 else self.config.claim_interval)
-                if self._until_idle and self._feed_done and not got and not self._held and not self._inflight \
-                        and not await asyncio.to_thread(self._due_soon):
-                    return  # run(until_idle=True): everything due is sent (jobs in back-off wait for the next run)
+            if self._idle and not self._heap and not self._inflight:
+                return
             if not self._heap:
-                await self._sleep(max(0.01, next_claim - self.clock()))
+                await self._sleep(1.0)
                 continue
             start, _, job_id = self._heap[0]
             job = self._held[job_id]
@@ -390,7 +404,7 @@ class Notifier:
             cost = messages.cost(job.payload)
             at = max(ready, self.schedule.global_ready_at(cost))
             if at > now:
-                await self._sleep(min(at - now, max(0.01, next_claim - now)))
+                await self._sleep(at - now)
                 continue
             if self._sem.locked():  # all calls in flight: wait for one to end, then look again
                 async with self._sem:
