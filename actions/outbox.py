@@ -110,13 +110,16 @@ async def flush(services: Services, limit: int = 10, owner: str | None = None) -
 
 
 _OWNER = jobs.worker_id()
+FLUSH_BATCH = 10  # filings claimed per pass (each renewed before its call, so a slow hub keeps the lease)
 
 
 async def retry_loop(services: Services, interval_s: float = 5.0) -> None:
     """Runs for the life of the action server."""
     while True:
+        filed = 0
         try:
-            await flush(services)
+            filed = await flush(services, limit=FLUSH_BATCH)
         except Exception:  # a bug or a database hiccup: keep the loop alive, try again next round
             log.exception("queued reports: flush failed")
-        await asyncio.sleep(interval_s)
+        if filed < FLUSH_BATCH:  # a full batch filed: a backlog after an outage, go on at once
+            await asyncio.sleep(interval_s)
