@@ -186,12 +186,13 @@ class Jobs:
             if not ids:
                 return []
             # the lease conditions again in the UPDATE: on SQLite another process may have taken one since the
-            # SELECT; what this owner holds afterwards is what it got
-            conn.execute(update(j).where(j.c.id.in_(ids), j.c.state == PENDING, free)
-                         .values(lease_owner=owner, lease_until=until))
+            # SELECT; RETURNING says which rows this very claim got (SQLite >= 3.35, PostgreSQL)
+            got = conn.execute(update(j).where(j.c.id.in_(ids), j.c.state == PENDING, free)
+                               .values(lease_owner=owner, lease_until=until).returning(j.c.id)).scalars().all()
+        if not got:
+            return []
         with Session(self.engine) as s:
-            rows = s.exec(select(Job).where(Job.id.in_(ids), Job.lease_owner == owner, Job.state == PENDING)
-                          .order_by(Job.id)).scalars().all()
+            rows = s.exec(select(Job).where(Job.id.in_(got)).order_by(Job.id)).scalars().all()
             return [Claimed.of(r) for r in rows]
 
     def next_due(self, kinds: Iterable[str], *, chats: Iterable[str] | None = None) -> dt.datetime | None:
