@@ -1,4 +1,4 @@
-"""`citybot actions`: the Rasa action server (rasa-sdk) with the hub client, the outbox and its retry loop."""
+"""`citybot actions`: the Rasa action server (rasa-sdk) with the hub client and the loop filing queued reports (job queue)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=5055, help="port (default 5055)")
     p.add_argument("--retry-interval", type=float, default=5.0,
-                   help="seconds between passes of the outbox retry loop (default 5)")
-    p.add_argument("--retry-backoff", type=float, default=5.0,
-                   help="first backoff in seconds after the hub was unreachable; doubles per attempt, max 300 (default 5)")
+                   help="seconds between claims of queued reports (default 5); each report's own retry times follow "
+                        "JOBS_BACKOFF_S / JOBS_BACKOFF_MAX_S / JOBS_GIVE_UP_AFTER_S")
     p.add_argument("--hub-retries", type=int, help="HubClient retries per call (default: settings.hub_retries)")
     p.set_defaults(func=_run)
 
 
-def build_app(settings, *, retry_interval_s: float = 5.0, retry_backoff_s: float = 5.0, hub_retries: int | None = None):
+def build_app(settings, *, retry_interval_s: float = 5.0, hub_retries: int | None = None):
     """The Sanic app: rasa-sdk's endpoints (/webhook, /actions, /health) plus startup/shutdown of the services."""
     import asyncio
     import contextlib
@@ -37,7 +36,7 @@ def build_app(settings, *, retry_interval_s: float = 5.0, retry_backoff_s: float
         svc = services.build(settings, **overrides)
         services.configure(svc)
         app.ctx.svc = svc
-        app.ctx.retry = asyncio.create_task(outbox.retry_loop(svc, retry_interval_s, retry_backoff_s))
+        app.ctx.retry = asyncio.create_task(outbox.retry_loop(svc, retry_interval_s))
 
     @app.after_server_stop
     async def _stop(app, _loop):
@@ -53,7 +52,6 @@ def build_app(settings, *, retry_interval_s: float = 5.0, retry_backoff_s: float
 def _run(args: argparse.Namespace) -> int:
     from citybot.settings import get_settings
 
-    app = build_app(get_settings(), retry_interval_s=args.retry_interval, retry_backoff_s=args.retry_backoff,
-                    hub_retries=args.hub_retries)
+    app = build_app(get_settings(), retry_interval_s=args.retry_interval, hub_retries=args.hub_retries)
     app.run(host=args.host, port=args.port, single_process=True, access_log=False, motd=False)
     return 0

@@ -1,8 +1,13 @@
-"""Filing reports, with a durable fallback: a report the hub cannot take now is queued and filed later.
+"""Filing reports, with a durable fallback: a report the hub cannot take now becomes a `file` job in citybot's job
+queue (citybot/jobs.py) and is filed later by whichever action server claims it.
 
-`file_report` is what the submit action calls; `flush` is one pass of the retry loop that `citybot actions`
-runs in the background. Every filing carries a stable external_id, so a report sent again after a lost answer
-or a crash is answered by the hub with the same case instead of a second one.
+`file_report` is what the submit action calls; `flush` is one pass of the loop that `citybot actions` runs in the
+background: it claims due `file` jobs with a lease (any number of action servers may run; each job is worked by
+one at a time), files each, subscribes the citizen and only THEN marks the job done, in the same transaction as
+the push that tells the citizen the case number - a crash in between files again (the hub answers the same case:
+the filing's external_id) and subscribes again (idempotent). A hub that refuses the filing for good (400/422/404)
+makes the job dead and the citizen is told why; a 401/403 (a key rotation), 408/429, 5xx or no answer are
+temporary: retried by the retry policy (citybot/retry.py) through long outages.
 """
 
 from __future__ import annotations
@@ -12,23 +17,30 @@ import logging
 from dataclasses import dataclass
 
 from actions.services import Services
-from hubapi.client import CreatedRequest, Filing, HubRejected, HubUnavailable
+from bot import messages
+from citybot import jobs
+from hubapi.client import CreatedRequest, Filing, Forbidden, HubError, HubRejected, HubUnavailable
 
 log = logging.getLogger(__name__)
 
-BACKOFF_BASE_S = 5.0
-BACKOFF_MAX_S = 300.0
+TEMPORARY_STATUSES = frozenset({401, 403, 408, 409, 425, 429})  # a refusal that may change: try again later
 
 
 @dataclass(frozen=True)
 class Outcome:
     created: CreatedRequest | None = None   # filed (possibly as a duplicate of an open case)
-    queued: bool = False                     # hub unreachable: saved in the outbox
+    queued: bool = False                     # hub unreachable: saved in the job queue
     rejected: HubRejected | None = None      # the hub refused it (bad data): nothing filed, nothing queued
 
 
-async def _create(services: Services, filing: Filing) -> CreatedRequest:
-    return await services.hub.create_request(filing)
+def file_job(sender_id: str, filing: Filing) -> dict:
+    """The queue row for a filing (idempotent on its external_id: queuing the same report twice keeps one job)."""
+    return dict(kind=jobs.FILE, key=f"file:{filing.external_id}", lane=f"file:{filing.external_id}",
+                payload={"sender_id": str(sender_id), "filing": filing.to_json()})
+
+
+def is_permanent(exc: HubError) -> bool:
+    return isinstance(exc, HubRejected) and not isinstance(exc, Forbidden) and exc.status not in TEMPORARY_STATUSES
 
 
 async def _subscribe(services: Services, sender_id: str, created: CreatedRequest) -> None:
@@ -39,10 +51,10 @@ async def _subscribe(services: Services, sender_id: str, created: CreatedRequest
 
 async def file_report(services: Services, sender_id: str, filing: Filing) -> Outcome:
     try:
-        created = await _create(services, filing)
+        created = await services.hub.create_request(filing)
     except HubUnavailable as exc:
         log.warning("hub unavailable, report %s queued: %s", filing.external_id, exc)
-        await asyncio.to_thread(services.store.enqueue, sender_id, filing)
+        await asyncio.to_thread(services.store.jobs.add, [file_job(sender_id, filing)])
         return Outcome(queued=True)
     except HubRejected as exc:
         return Outcome(rejected=exc)
@@ -50,37 +62,64 @@ async def file_report(services: Services, sender_id: str, filing: Filing) -> Out
     return Outcome(created=created)
 
 
-def backoff(attempts: int, base_s: float = BACKOFF_BASE_S) -> float:
-    return min(BACKOFF_MAX_S, base_s * 2 ** max(attempts, 0))
+def _tell(sender_id: str, key: str, payload: dict) -> list[dict]:
+    """A push job to the citizen's chat (Telegram chats only: their sender id is the numeric chat id)."""
+    if not sender_id.lstrip("-").isdigit():
+        return []
+    return [dict(kind=jobs.PUSH, key=key, lane=jobs.chat_lane(sender_id), chat_id=sender_id, payload=payload)]
 
 
-async def flush(services: Services, limit: int = 50, backoff_base_s: float = BACKOFF_BASE_S) -> int:
-    """File the queued reports that are due; returns how many were filed. Stops at the first unreachable
-    hub (the rest wait for their own backoff); a rejected report is set aside with its error."""
+async def _file_one(services: Services, job: jobs.Claimed) -> str:
+    """File one claimed job: "filed", "failed" (set aside, retried on its own or dead) or "unavailable"."""
+    q = services.store.jobs
+    sender_id, filing = job.payload["sender_id"], Filing.from_json(job.payload["filing"])
+    try:
+        created = await services.hub.create_request(filing)
+    except HubError as exc:
+        permanent = is_permanent(exc)
+        why = exc.description if isinstance(exc, HubRejected) else str(exc)
+        tell = _tell(sender_id, f"refused:{filing.external_id}", messages.queued_report_refused(why))
+        state = await asyncio.to_thread(q.fail, job, f"{type(exc).__name__}: {exc}", permanent=permanent,
+                                        also_if_dead=tell + jobs.dead_alerts(job, str(exc), services.dead_alert_chat))
+        (log.error if state == jobs.DEAD else log.warning)("queued report %s not filed (%s): %s", filing.external_id,
+                                                          state, exc)
+        return "unavailable" if isinstance(exc, HubUnavailable) else "failed"
+    await _subscribe(services, sender_id, created)  # before the job is done: a crash here files + subscribes again
+    case = created.service_request_id or created.duplicate_of or ""
+    await asyncio.to_thread(q.done, job.id, result=case,
+                            also=_tell(sender_id, f"filed:{filing.external_id}", messages.queued_report_filed(case)))
+    log.info("queued report %s filed as %s", filing.external_id, case)
+    return "filed"
+
+
+async def flush(services: Services, limit: int = 10, owner: str | None = None) -> int:
+    """Claim due `file` jobs and file them; returns how many were filed. An unreachable hub ends the pass (the
+    other claimed jobs are given back, each tried again at its own time)."""
+    owner, q = owner or _OWNER, services.store.jobs
+    claimed = await asyncio.to_thread(q.claim, owner, [jobs.FILE], limit)
     filed = 0
-    for row in await asyncio.to_thread(services.store.due, limit):
-        try:
-            created = await _create(services, row.filing)
-        except HubUnavailable as exc:
-            await asyncio.to_thread(services.store.mark_failed, row.id, str(exc), retry_in_s=backoff(row.attempts, backoff_base_s))
+    for i, job in enumerate(claimed):
+        rest = [j.id for j in claimed[i:]]
+        await asyncio.to_thread(q.renew, owner, rest)  # a slow hub must not let the lease run out under us
+        outcome = await _file_one(services, job)
+        filed += outcome == "filed"
+        if outcome == "unavailable":
+            await asyncio.to_thread(q.release, owner, rest[1:])
             break
-        except HubRejected as exc:
-            log.error("queued report %s rejected by the hub: %s", row.external_id, exc)
-            await asyncio.to_thread(services.store.mark_failed, row.id, str(exc), retry_in_s=None)
-            continue
-        await asyncio.to_thread(services.store.mark_filed, row.id, created.service_request_id or "",
-                                created.duplicate_of)
-        await _subscribe(services, row.sender_id, created)
-        filed += 1
-        log.info("queued report %s filed as %s", row.external_id, created.service_request_id)
     return filed
 
 
-async def retry_loop(services: Services, interval_s: float = 5.0, backoff_base_s: float = BACKOFF_BASE_S) -> None:
+_OWNER = jobs.worker_id()
+FLUSH_BATCH = 10  # filings claimed per pass (each renewed before its call, so a slow hub keeps the lease)
+
+
+async def retry_loop(services: Services, interval_s: float = 5.0) -> None:
     """Runs for the life of the action server."""
     while True:
+        filed = 0
         try:
-            await flush(services, backoff_base_s=backoff_base_s)
+            filed = await flush(services, limit=FLUSH_BATCH)
         except Exception:  # a bug or a database hiccup: keep the loop alive, try again next round
-            log.exception("outbox flush failed")
-        await asyncio.sleep(interval_s)
+            log.exception("queued reports: flush failed")
+        if filed < FLUSH_BATCH:  # a full batch filed: a backlog after an outage, go on at once
+            await asyncio.sleep(interval_s)

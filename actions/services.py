@@ -23,6 +23,7 @@ class Services:
     tz: ZoneInfo
     geocoder: object | None = None  # citybot.geocoder: coordinates for a report filed by address (None: off)
     channel: str = "chat"          # the Open311 channel the hub records for chat reports
+    dead_alert_chat: str | None = None  # the staff chat told about filings refused for good
 
     def account_id(self, sender_id: str) -> str:
         """The hub account of a conversation (its sender id is the chat id)."""
@@ -49,8 +50,11 @@ def build(settings, **hub_overrides) -> Services:
 
     engine = make_engine(settings.resolved_database_url)
     create_tables(engine)
+    from bot.staff.alerts import dead_alert_chat
     from citybot import geocoder
+    from citybot.jobs import Jobs
 
-    return Services(hub=HubClient.from_settings(settings, **hub_overrides), store=Store(engine),
+    return Services(hub=HubClient.from_settings(settings, **hub_overrides),
+                    store=Store(engine, Jobs.from_settings(engine, settings)),
                     catalogue=cat.load(settings.categories_file), tz=ZoneInfo(settings.timezone),
-                    geocoder=geocoder.build(settings))
+                    geocoder=geocoder.build(settings), dead_alert_chat=dead_alert_chat(settings))

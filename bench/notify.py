@@ -5,6 +5,9 @@ The real hub runs in a child process (uvicorn, temp SQLite, loopback port); the 
 and each goes received, dispatched (auto), in_progress, escalated, resolved: 5 updates -> 5 messages
 per chat. Default N=1000 (5,000 messages, ~200 s at 25/s); --quick N=100.
 
+`--notifiers 2` runs two notifiers on the same job queue and bot token (NOTIFIER_REPLICAS=2: each sends at half
+the rate), as two replicas would: they share the work through leased claims and the rate through the split.
+
 Prints ONE JSON line: messages/s sustained (target >= 24, the cap is 25), lost and duplicated (target 0), the
 busiest one-second window as the notifier started the calls (<= 25) and as the server saw them arrive (loop and
 network jitter can add one or two; Telegram's own limit is about 30), the smallest gap between two messages to
@@ -42,6 +45,12 @@ def pct(values: list[float], q: float) -> float | None:
         return None
     values = sorted(values)
     return round(values[min(len(values) - 1, int(q * len(values)))], 3)
+
+
+def _utc(t):
+    import datetime as dt
+
+    return t.replace(tzinfo=dt.timezone.utc) if t.tzinfo is None else t
 
 
 def busiest_second(times: list[float]) -> int:
@@ -91,11 +100,10 @@ async def produce(hub, engine, n_chats: int, concurrency: int = 8) -> float:
     return time.perf_counter() - t0
 
 
-async def bench(n_chats: int, latency: float, stall_s: float) -> dict:
-    import bot.outbox as outbox_mod
-    import citybot.subscriptions  # noqa: F401 - registers its table
+async def bench(n_chats: int, latency: float, stall_s: float, replicas: int = 1) -> dict:
     from bot.notifier import Notifier, NotifierConfig, make_bot
     from citybot.db import create_tables, make_engine
+    from citybot.jobs import Job, Jobs
     from citybot.settings import Settings
     from hubapi.client import HubClient
 
@@ -110,18 +118,20 @@ async def bench(n_chats: int, latency: float, stall_s: float) -> dict:
                     HubClient(hub_url, api_key=API_KEY, staff_token=STAFF) as hub, \
                     HubClient(hub_url, api_key=API_KEY, staff_token=STAFF) as feed:
                 bot = make_bot(tg.token, tg.base_url)
-                config = NotifierConfig.from_settings(settings, batch=1000)
-                notifier = Notifier(bot=bot, hub=feed, engine=engine, config=config)
-                starts: list[float] = []  # when the notifier started each call (the schedule's view)
-                take = notifier.schedule.take
+                config = NotifierConfig.from_settings(settings, batch=1000, replicas=replicas)
+                notifiers = [Notifier(bot=bot, hub=feed, engine=engine, config=config) for _ in range(replicas)]
+                starts: list[float] = []  # when the notifiers started each call (the schedules' view)
 
-                def recorded_take(chat_id, cost=1, at=None):
-                    t = take(chat_id, cost, at)
-                    starts.extend([t] * cost)
-                    return t
+                def recorded(take):
+                    def recorded_take(chat_id, cost=1, at=None):
+                        t = take(chat_id, cost, at)
+                        starts.extend([t] * cost)
+                        return t
+                    return recorded_take
 
-                notifier.schedule.take = recorded_take
-                task = asyncio.create_task(notifier.run())
+                for notifier in notifiers:
+                    notifier.schedule.take = recorded(notifier.schedule.take)
+                tasks = [asyncio.create_task(n.run()) for n in notifiers]
                 feed_s = await produce(hub, engine, n_chats)
                 print(f"bench/notify: {expected} updates produced in {feed_s:.1f}s; sending at "
                       f"{config.global_rate}/s…", file=sys.stderr)
@@ -134,11 +144,13 @@ async def bench(n_chats: int, latency: float, stall_s: float) -> dict:
                         last, last_change = n, time.monotonic()
                     await asyncio.sleep(0.5)
                 await asyncio.sleep(2.0)  # anything extra (a duplicate) would show up now
-                await notifier.stop()
-                await task
+                for n in notifiers:
+                    await n.stop()
+                await asyncio.gather(*tasks)
                 await bot.session.close()
                 sends = tg.sent()
-                counts = outbox_mod.Outbox(engine).counts()
+                counts = Jobs(engine).counts()
+                per_notifier = [n.sent for n in notifiers]
                 starts = list(starts)
         finally:
             proc.terminate()
@@ -146,8 +158,8 @@ async def bench(n_chats: int, latency: float, stall_s: float) -> dict:
         from sqlmodel import Session, select
 
         with Session(engine) as s:
-            rows = s.exec(select(outbox_mod.OutboxMessage).where(outbox_mod.OutboxMessage.state == "sent")).all()
-            delays = [(r.sent_at - r.hub_time).total_seconds() for r in rows if r.sent_at and r.hub_time]
+            rows = s.exec(select(Job).where(Job.state == "sent")).all()
+            delays = [(_utc(r.done_at) - _utc(r.hub_time)).total_seconds() for r in rows if r.done_at and r.hub_time]
         engine.dispose()
 
     pairs = Counter((r.chat_id, r.payload.get("text")) for r in sends)
@@ -160,7 +172,7 @@ async def bench(n_chats: int, latency: float, stall_s: float) -> dict:
     gaps = [b - a for ts in by_chat.values() for a, b in zip(sorted(ts), sorted(ts)[1:])]
     span = times[-1] - times[0] if len(times) > 1 else 0.0
     return {
-        "bench": "notify", "chats": n_chats, "updates": expected, "messages_sent": len(sends),
+        "bench": "notify", "notifiers": replicas, "sent_per_notifier": per_notifier, "chats": n_chats, "updates": expected, "messages_sent": len(sends),
         "messages_per_s": round((len(times) - 1) / span, 2) if span else None,
         "rate_cap_per_s": settings.notifier_global_rate, "target_per_s": round(0.96 * settings.notifier_global_rate, 1),
         "lost": expected - len(pairs), "duplicated": sum(c - 1 for c in pairs.values()),
@@ -169,7 +181,7 @@ async def bench(n_chats: int, latency: float, stall_s: float) -> dict:
         "delay_p50_s": pct(delays, 0.5), "delay_p95_s": pct(delays, 0.95),
         "delay_mean_s": round(statistics.fmean(delays), 3) if delays else None,
         "feed_burst_s": round(feed_s, 1), "subscribe_grace_s": settings.notifier_subscribe_grace_s,
-        "bot_api_latency_s": latency, "outbox": counts,
+        "bot_api_latency_s": latency, "jobs": counts,
     }
 
 
@@ -178,10 +190,11 @@ def main() -> int:
     p.add_argument("--quick", action="store_true", help="100 chats / 500 messages instead of 1000 / 5000")
     p.add_argument("--chats", type=int, help="chats (= cases); 5 messages each")
     p.add_argument("--latency", type=float, default=0.05, help="seconds each Bot API send takes (default 0.05)")
+    p.add_argument("--notifiers", type=int, default=1, help="notifiers sharing the queue and the rate (default 1)")
     p.add_argument("--stall", type=float, default=60.0, help="give up after this long without a new message")
     args = p.parse_args()
     n = args.chats or (100 if args.quick else 1000)
-    result = asyncio.run(bench(n, args.latency, args.stall))
+    result = asyncio.run(bench(n, args.latency, args.stall, args.notifiers))
     print(json.dumps(result, ensure_ascii=False))
     return 0 if result["lost"] == 0 and result["duplicated"] == 0 else 1
 

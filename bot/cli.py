@@ -21,37 +21,47 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("notifier", help="send case progress to the Telegram chats that follow each case",
                        description="Poll the hub's updates feed and send each subscribed chat its progress "
-                                   "message, within Telegram's limits. --dead lists undeliverable messages.")
-    p.add_argument("--dead", action="store_true", help="list dead (undeliverable) messages as JSON lines and exit")
-    p.add_argument("--retry-dead", action="store_true", help="put dead messages back in the queue and exit")
+                                   "message, within Telegram's limits, from the job queue (any number of "
+                                   "notifiers may run; set NOTIFIER_REPLICAS to share the rate). --dead lists "
+                                   "dead jobs, --resend puts them back.")
+    p.add_argument("--dead", action="store_true", help="list dead jobs (pushes, alerts, filings) as JSON lines and exit")
+    p.add_argument("--resend", metavar="ID|all", help="put a dead job (or all of them) back in the queue and exit")
     p.add_argument("--once", action="store_true",
-                   help="read the feed up to its end, send everything queued, then exit (no subscription grace)")
+                   help="read the feed up to its end, send everything due, then exit (no subscription grace)")
     p.add_argument("--database-url", help="citybot's database (default: settings.resolved_database_url)")
     p.add_argument("--hub-url", help="hub base URL (default: settings.hub_url)")
     p.set_defaults(func=_run)
+
+
+def dead_line(job) -> dict:
+    """A dead job as staff see it (the error masked: it may quote a citizen's text)."""
+    from citybot.privacy import mask
+
+    return {"id": job.id, "kind": job.kind, "key": job.key, "case_id": job.case_id, "chat_id": job.chat_id,
+            "attempts": job.attempts, "last_error": mask(job.last_error), "created_at": job.created_at.isoformat()}
 
 
 def _run(args: argparse.Namespace) -> int:
     import asyncio
     import json
 
-    import citybot.subscriptions  # noqa: F401 - registers its table for create_tables
-    from bot import outbox
     from citybot.db import create_tables, make_engine
-    from citybot.privacy import mask
+    from citybot.jobs import Jobs
     from citybot.settings import get_settings
 
     settings = get_settings()
     engine = make_engine(args.database_url or settings.resolved_database_url)
     create_tables(engine)
     if args.dead:
-        for m in outbox.dead_letters(engine, limit=1000):
-            print(json.dumps({"id": m.id, "update_id": m.update_id, "case_id": m.case_id, "chat_id": m.chat_id,
-                              "attempts": m.attempts, "last_error": mask(m.last_error),
-                              "created_at": m.created_at.isoformat()}, ensure_ascii=False))
+        for job in Jobs(engine).dead_jobs(limit=1000):
+            print(json.dumps(dead_line(job), ensure_ascii=False))
         return 0
-    if args.retry_dead:
-        print(json.dumps({"requeued": outbox.retry_dead(engine)}))
+    if args.resend:
+        which = args.resend.strip().lower()
+        if which != "all" and not which.isdigit():
+            print("citybot notifier: --resend takes a job id or 'all'", file=sys.stderr)
+            return 2
+        print(json.dumps({"requeued": Jobs(engine).resend(which)}))
         return 0
     if not settings.telegram_bot_token:
         print("citybot notifier: TELEGRAM_BOT_TOKEN is not set", file=sys.stderr)
@@ -66,7 +76,7 @@ async def _serve(args, settings, engine) -> int:
 
     from bot.notifier import Notifier, NotifierConfig, make_bot
     from bot.staff.access import parse_chats
-    from bot.staff.alerts import StaffAlerts
+    from bot.staff.alerts import StaffAlerts, dead_alert_chat
     from hubapi.client import HubClient, HubError
 
     try:
@@ -77,8 +87,9 @@ async def _serve(args, settings, engine) -> int:
     bot = make_bot(settings.telegram_bot_token, settings.telegram_api_base)
     hub = HubClient.from_settings(settings if not args.hub_url else settings.model_copy(update={"hub_url": args.hub_url}),
                                   staff_token=settings.hub_channel_token)  # staff alerts read as the channel
-    config = NotifierConfig.from_settings(settings, **({"subscribe_grace": 0.0} if args.once else {}))
-    # overdue/escalation alerts to the staff chats ride on the same outbox (none without STAFF_CHATS)
+    config = NotifierConfig.from_settings(settings, dead_alert_chat=dead_alert_chat(settings),
+                                          **({"subscribe_grace": 0.0} if args.once else {}))
+    # overdue/escalation alerts to the staff chats ride on the same job queue (none without STAFF_CHATS)
     notifier = Notifier(bot=bot, hub=hub, engine=engine, config=config,
                         extra_fanout=StaffAlerts.from_settings(settings, hub))
     try:
@@ -88,7 +99,7 @@ async def _serve(args, settings, engine) -> int:
             except HubError as exc:
                 print(f"citybot notifier: {exc}", file=sys.stderr)
                 return 75
-            print(json.dumps({"sent_now": notifier.sent, "outbox": notifier.outbox.counts()}))
+            print(json.dumps({"sent_now": notifier.sent, "jobs": notifier.jobs.counts()}))
             return 0
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -133,9 +144,6 @@ async def _serve_bot(args, settings, webhook: bool) -> int:
     import asyncio
     import signal
 
-    import bot.buttons  # noqa: F401 - registers its table for create_tables
-    import bot.outbox  # noqa: F401
-    import citybot.subscriptions  # noqa: F401
     from bot.app import build_dispatcher, build_storage, make_citizen_bot, run_bot
     from bot.rasa import RasaChannel, resend_policy
     from citybot.db import create_tables, make_engine

@@ -1,6 +1,6 @@
 """The Chinese progress messages a citizen gets for each hub update of a case they follow.
 
-`render(update, tz)` returns a plain, JSON-able payload (stored in the outbox, so a message is fixed when the
+`render(update, tz)` returns a plain, JSON-able payload (stored in its job, so a message is fixed when the
 update is read, not when it is sent), or None for events a citizen is not told about (their own comments and
 ratings). Payload: {"kind": "text"|"photos", "text": str, "photos": [url...], "buttons": [[[label, data]...]]}.
 """
@@ -95,3 +95,15 @@ def render(update: Update, tz: ZoneInfo) -> dict | None:
 def cost(payload: dict) -> int:
     """Messages a payload counts as against Telegram's limits (each photo of an album is one)."""
     return max(1, len(payload.get("photos") or ()))
+
+
+def queued_report_filed(case_id: str) -> dict:
+    """A report saved while the hub was away has now been filed (push payload)."""
+    return {"kind": "text", "photos": [], "buttons": [],
+            "text": f"您之前保存的反映已成功提交，案件编号：{case_id}。有进展会通知您，也可以发送“我的爆料”查看。"}
+
+
+def queued_report_refused(reason: str) -> dict:
+    """A report saved while the hub was away was refused for good by the hub (push payload)."""
+    return {"kind": "text", "photos": [], "buttons": [],
+            "text": f"很抱歉，您之前保存的反映未能提交：{reason[:300]}。请重新发起反映，或拨打12345热线。"}

@@ -1,4 +1,4 @@
-"""citybot's own database (conversation state, notifier outbox, hotline ingestion state).
+"""citybot's own database (subscriptions, the job queue, hotline ingestion state).
 
 Separate from the hub's: a city may run citybot against its own hub. SQLite by default, PostgreSQL by URL.
 citybot's tables are listed in citybot/tables.py; `create_tables` brings this database's schema to the newest

@@ -106,6 +106,14 @@ class Settings(BaseSettings):
     hotline_nlu_workers: int = Field(1, ge=1, description="NLU worker processes (~1 GB each) classifying calls "
                                      "during ingestion; more only helps with cores to spare")
 
+    # -- the job queue (citybot/jobs.py): pushes, staff alerts, filings ----------------------------------
+    jobs_backoff_s: float = Field(2.0, description="First retry delay of a failed job; doubles per attempt")
+    jobs_backoff_max_s: float = Field(300.0, description="Longest retry delay of a job")
+    jobs_give_up_after_s: float = Field(
+        48 * 3600.0, description="A job failing with temporary errors is tried this long, then dead (0 = never)")
+    jobs_lease_s: float = Field(30.0, description="How long a worker holds a claimed job before others may take it "
+                                                  "over (renewed while it works)")
+
     # -- Telegram bot and progress notifier ---------------------------------------------------------------
     telegram_bot_token: str = Field("", description="Bot API token from @BotFather; empty = the bot is off")
     telegram_api_base: str = Field("https://api.telegram.org", description="Bot API server base URL")
@@ -116,9 +124,9 @@ class Settings(BaseSettings):
     notifier_group_interval_s: float = Field(
         3.0, description="Minimum seconds between two messages to one group chat (staff chats; Telegram: ~20/min)")
     notifier_concurrency: int = Field(32, description="Bot API calls in flight at once")
-    notifier_max_attempts: int = Field(6, description="Send attempts (other than 429 waits) before a message is dead")
-    notifier_backoff_s: float = Field(2.0, description="First retry delay; doubles per attempt")
-    notifier_backoff_max_s: float = Field(300.0, description="Longest retry delay")
+    notifier_replicas: int = Field(
+        1, ge=1, description="How many notifiers run against one bot token: each sends at global_rate/replicas, "
+                             "so together they stay under Telegram's per-token limit")
     notifier_subscribe_grace_s: float = Field(
         3.0, description="Seconds an update waits before fan-out, so the filer's subscription is recorded first")
     notifier_upload_media: bool = Field(

@@ -12,17 +12,17 @@ from citybot.migrate import History
 
 
 def tables() -> list:
-    from actions.store import OutboxRow
     from bot.buttons import ButtonPayload
-    from bot.outbox import NotifierCursor, OutboxMessage
     from bot.staff.legacy import LegacyStaffUser
+    from citybot.jobs import FeedCursor, Job
     from citybot.subscriptions import Subscription
     from hotline.state import HotlineCall
 
-    models = (Subscription, OutboxRow, OutboxMessage, NotifierCursor, ButtonPayload, LegacyStaffUser, HotlineCall)
+    models = (Subscription, Job, FeedCursor, ButtonPayload, LegacyStaffUser, HotlineCall)
     return [m.__table__ for m in models]
 
 
+# the tables of release 7911a06 (the baseline revision); 0003 replaced the two outboxes by citybot_job
 HISTORY = History(name="citybot", package="citybot", load_tables=tables, legacy_tables=frozenset({
     "citybot_subscription", "citybot_report_outbox", "citybot_outbox", "citybot_notifier_cursor",
     "citybot_button_payload", "citybot_staff_user", "citybot_hotline_call"}))

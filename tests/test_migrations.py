@@ -166,7 +166,20 @@ def test_an_old_release_citybot_database_reaches_head_with_its_rows(engine):
         conn.execute(meta.tables["citybot_staff_user"].insert(), [
             {"telegram_user_id": 7, "name": "王", "role": "admin", "level": "市", "department": "", "active": True,
              "created_at": now, "updated_at": now}])
+        # unfinished rows of the old outboxes move to the job queue; finished ones are history
+        conn.execute(meta.tables["citybot_outbox"].insert(), [
+            {"update_id": 5, "chat_id": "42", "case_id": "20260302000001", "channel": "telegram", "state": state,
+             "payload": {"text": "t"}, "attempts": 1, "last_error": "", "created_at": now} for state in ("pending",)] + [
+            {"update_id": 4, "chat_id": "42", "case_id": "20260302000001", "channel": "telegram", "state": "sent",
+             "payload": {"text": "t"}, "attempts": 1, "last_error": "", "created_at": now}])
+        conn.execute(meta.tables["citybot_report_outbox"].insert(), [
+            {"external_id": "ext-1", "sender_id": "42", "payload": '{"service_code": "X", "description": "d"}',
+             "status": "pending", "attempts": 2, "next_attempt_at": now, "last_error": "down", "created_at": now}])
     assert migrate.upgrade(engine, "citybot") == migrate.head("citybot")
+    with engine.connect() as conn:
+        moved = conn.execute(sa.text("SELECT kind, key, lane, state, attempts FROM citybot_job ORDER BY id")).all()
+    assert [tuple(r) for r in moved] == [("push", "push:5:42", "chat:42", "pending", 1),
+                                         ("file", "file:ext-1", "file:ext-1", "pending", 2)]
     assert migrate.differences(engine, "citybot") == []
 
     from sqlmodel import Session

@@ -1,7 +1,7 @@
 """Staff commands in Telegram: routers gated by a staff filter (bot/staff/access.py).
 
 The overdue/escalation alerts to the staff chats are not here: they run inside `citybot notifier`
-(bot/staff/alerts.py is its extra fan-out), sharing its outbox, cursor and Telegram rate limits.
+(bot/staff/alerts.py is its extra fan-out), sharing its job queue, cursor and Telegram rate limits.
 """
 
 from __future__ import annotations

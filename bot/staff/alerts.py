@@ -1,9 +1,10 @@
 """Overdue and escalation alerts to the staff chat of the responsible level (issue 6).
 
 The alerts ride on the progress notifier (bot/notifier.py): `StaffAlerts` is its `extra_fanout` hook. For every
-`overdue` or `escalated` update in the hub's feed it adds one outbox row for the staff chat of the case's level
-(after an escalation: the NEW level), so the alerts share the notifier's cursor, outbox (unique per update and
-chat: exactly once across restarts), rate limits, 429 handling, retries and dead letters. No second sender.
+`overdue` or `escalated` update in the hub's feed it adds one `alert` job for the staff chat of the case's level
+(after an escalation: the NEW level), so the alerts share the notifier's cursor, job queue (unique per update and
+chat: exactly once across restarts), rate limits, 429 handling, retries and dead jobs. No second sender. A case
+whose detail cannot be read is alerted with the update's own fields: one case never stalls the feed.
 
 A level without a configured chat falls back to the nearest level above that has one (街道 → 区 → 市): an
 alert is never silently dropped while any staff chat is configured.
@@ -19,7 +20,7 @@ from zoneinfo import ZoneInfo
 from citybot.catalogue import LEVELS
 from citybot.privacy import mask, mask_name
 from hubapi.accounts import is_chat
-from hubapi.client import CaseNotFound, HubClient, Update
+from hubapi.client import HubClient, HubError, Update
 from hubapi.models import StaffCase
 from hubapi.states import PRIORITIES, PRIORITY_LABELS
 
@@ -123,6 +124,18 @@ def render_alert(update: Update, detail: StaffCase | None, tz: ZoneInfo) -> dict
     return {"kind": "text", "text": "\n".join(lines)[:4096], "photos": [], "buttons": [row]}
 
 
+def dead_alert_chat(settings) -> str | None:
+    """Where dead jobs are reported: the top level's staff chat (市, else the highest configured), or None."""
+    from bot.staff.access import parse_chats
+
+    try:
+        chats = parse_chats(settings.staff_chats)
+    except ValueError:
+        return None
+    chat = next((chats[lv] for lv in reversed(LEVELS) if lv in chats), None)
+    return str(chat) if chat is not None else None
+
+
 class StaffAlerts:
     """The notifier's extra fan-out: `await alerts(updates)` -> [(update, chat_id, payload)] for the alerts."""
 
@@ -150,10 +163,11 @@ class StaffAlerts:
                 continue
             cid = u.service_request_id
             if cid not in details:
-                try:  # 小类, address, reporter; any other hub error fails the poll, which is retried (nothing lost)
+                try:  # 小类, address, reporter; without them the alert goes with the update's own fields
                     details[cid] = await self.hub.case_detail(cid)
-                except CaseNotFound:
-                    log.warning("case %s of update %d is gone; alerting with the update's fields", cid, u.update_id)
+                except HubError as exc:  # never stall the feed for one case (gone, forbidden, hub away)
+                    log.warning("case %s of update %d unreadable (%s); alerting with the update's fields", cid,
+                                u.update_id, exc)
                     details[cid] = None
             out.append((u, str(chat), render_alert(u, details[cid], self.tz)))
         return out

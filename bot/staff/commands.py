@@ -42,7 +42,7 @@ MAX_ALBUM = 10  # photos in one Telegram media group
 # Commands a non-staff user is politely refused (without learning what they do). /help, /start and /cancel
 # are not here: they belong to the citizen dialogue when the sender is not staff.
 STAFF_COMMANDS = ("overdue", "case", "escalate", "assign", "reclassify", "status", "resolve", "close", "merge",
-                  "reopen", "find", "stats", "done", "triage", "place")
+                  "reopen", "find", "stats", "done", "triage", "place", "dead", "resend")
 CALLBACK_PREFIX = "staff:"
 PAGE_SIZE = 5
 FIND_LIMIT = 10
@@ -64,6 +64,7 @@ HELP = """工作人员命令（案件编号为14位数字）：
 /reopen <编号> [原因] — 重新处理
 /triage — 待补充地点的案件（热线来电未说清地点），最早的在前
 /place <编号> <地址> — 补充或更正地点；待补充地点的案件随后派遣（或并入同一地点的案件）
+/dead — 投递失败的任务（管理员）；/resend <编号>|all — 重新发送
 /help — 本帮助"""
 STATS_HELP = "/stats [today|week|month] — 统计：分类数量、按时办结率、超期数、处理时长中位数（附图表）"
 
@@ -514,7 +515,7 @@ def make_router() -> Router:
     router.callback_query.filter(StaffFilter())
     router.startup.register(on_startup)
 
-    from bot.staff import resolve
+    from bot.staff import deadjobs, resolve
 
     # /resolve and its photos first: an album's other photos and /done belong to a running collection.
     resolve.register(router)
@@ -523,7 +524,7 @@ def make_router() -> Router:
     for name, fn in (("overdue", cmd_overdue), ("case", cmd_case), ("find", cmd_find), ("escalate", cmd_escalate),
                      ("assign", cmd_assign), ("reclassify", cmd_reclassify), ("status", cmd_status),
                      ("close", cmd_close), ("merge", cmd_merge), ("reopen", cmd_reopen), ("triage", cmd_triage),
-                     ("place", cmd_place)):
+                     ("place", cmd_place), ("dead", deadjobs.cmd_dead), ("resend", deadjobs.cmd_resend)):
         m(_guarded(fn), _cmd(name))
     router.callback_query.register(on_callback, F.data.startswith(CALLBACK_PREFIX))
     return router

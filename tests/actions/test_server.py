@@ -58,7 +58,7 @@ def test_queued_while_hub_down_then_filed_once_by_the_retry_loop(tmp_path, procs
            "HUB_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.db'}", "HUB_SWEEP_INTERVAL_S": "0"}
     log = (tmp_path / "actions.log").open("wb")
     procs.append(subprocess.Popen([str(CITYBOT), "actions", "--port", str(act_port), "--retry-interval", "0.2",
-                                   "--retry-backoff", "0.2", "--hub-retries", "0"], env=env, stdout=log, stderr=log))
+                                   "--hub-retries", "0"], env={**env, "JOBS_BACKOFF_S": "0.2"}, stdout=log, stderr=log))
     wait_for(f"http://127.0.0.1:{act_port}/health", procs[-1])
     with pytest.raises(httpx.ConnectError):  # bound to loopback only
         host = socket.gethostbyname(socket.gethostname())
@@ -87,7 +87,7 @@ def test_queued_while_hub_down_then_filed_once_by_the_retry_loop(tmp_path, procs
     assert len(cases) == 1
     assert (cases[0]["service_code"], cases[0]["external_id"]) == ("SZSS-01", "ext-submit-1")
     db = sqlite3.connect(tmp_path / "citybot.db")
-    assert db.execute("SELECT status, case_id FROM citybot_report_outbox").fetchall() == [
-        ("filed", cases[0]["service_request_id"])]
+    assert db.execute("SELECT state, result FROM citybot_job WHERE kind = 'file'").fetchall() == [
+        ("sent", cases[0]["service_request_id"])]
     assert db.execute("SELECT chat_id, case_id FROM citybot_subscription").fetchall() == [
         ("10001", cases[0]["service_request_id"])]

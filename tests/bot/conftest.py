@@ -129,8 +129,6 @@ BOTH_DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgre
 @pytest.fixture
 def engine(request, tmp_path):
     """citybot's own database: temp SQLite, or (parametrized "postgresql") a fresh PostgreSQL schema."""
-    import bot.outbox  # noqa: F401 - registers the tables
-    import citybot.subscriptions  # noqa: F401
     from citybot.db import create_tables, make_engine
 
     kind = getattr(request, "param", "sqlite")

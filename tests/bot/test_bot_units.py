@@ -1,4 +1,4 @@
-"""Unit tests of single modules: message rendering, the send schedule, subscriptions, the outbox's idempotence."""
+"""Unit tests of single modules: message rendering, the send schedule, subscriptions, the job queue's idempotence, leases and order."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import Session
 
 from bot import messages
-from bot.outbox import Outbox
+from citybot.jobs import Jobs
 from bot.ratelimit import SendSchedule
 from citybot import subscriptions
 from hubapi.client import Update
@@ -144,17 +144,66 @@ def test_a_chat_is_not_sent_what_its_filing_answer_told_it(engine):
 
 
 @pytest.mark.parametrize("engine", BOTH_DATABASES, indirect=True)
-def test_outbox_rows_are_unique_per_update_and_chat_and_move_the_cursor(engine):
-    box = Outbox(engine)
-    row = dict(update_id=7, chat_id="1", case_id="A", payload={"kind": "text", "text": "x"})
-    with Session(engine) as s, s.begin():
-        assert box.enqueue([row, {**row, "chat_id": "2"}], 7, session=s) == 2
-    with Session(engine) as s, s.begin():  # the same batch read again after a crash: nothing new
-        assert box.enqueue([row], 7, session=s) == 0
-    assert box.cursor() == 7 and [i.chat_id for i in box.pending()] == ["1", "2"]
-    with Session(engine) as s, s.begin():  # the cursor never moves back
-        box.enqueue([], 3, session=s)
-    assert box.cursor() == 7
+def test_jobs_are_unique_by_key_and_the_cursor_moves_only_for_the_feed_holder(engine):
+    from citybot import jobs
+
+    q = Jobs(engine)
+    row = dict(kind="push", key="push:7:1", lane="chat:1", chat_id="1", case_id="A", update_id=7,
+               payload={"kind": "text", "text": "x"})
+    assert q.add([row, {**row, "key": "push:7:2", "lane": "chat:2", "chat_id": "2"}]) == 2
+    assert q.add([row]) == 0  # the same batch read again after a crash: nothing new
+    assert q.take_feed("telegram", "a") and not q.take_feed("telegram", "b")  # one poller at a time
+    with engine.begin() as conn:
+        assert q.advance("telegram", "a", 7, conn=conn)
+        assert not q.advance("telegram", "b", 9, conn=conn)  # not the holder: nothing written
+    assert q.cursor("telegram") == 7
+    q.leave_feed("telegram", "a")
+    assert q.take_feed("telegram", "b")
+    assert [j.chat_id for j in q.find(states=[jobs.PENDING])] == ["1", "2"]
+
+
+@pytest.mark.parametrize("engine", BOTH_DATABASES, indirect=True)
+def test_a_lane_is_claimed_head_first_by_one_worker_and_an_expired_lease_is_taken_over(engine):
+    from citybot import jobs
+
+    q = Jobs(engine, lease_s=60)
+    q.add([dict(kind="push", key=f"push:{u}:1", lane="chat:1", chat_id="1", update_id=u, payload={}) for u in (1, 2)]
+          + [dict(kind="push", key="push:1:2", lane="chat:2", chat_id="2", update_id=1, payload={})])
+    a = q.claim("a", ["push"], 10)
+    assert [(j.lane, j.update_id) for j in a] == [("chat:1", 1), ("chat:2", 1)]  # heads only
+    assert q.claim("b", ["push"], 10) == []  # held by a; chat 1's second job waits behind its first
+    q.done(a[0].id)
+    [nxt] = q.claim("b", ["push"], 10)
+    assert (nxt.lane, nxt.update_id) == ("chat:1", 2)
+    with engine.begin() as conn:  # a dies: its lease runs out
+        conn.execute(jobs.Job.__table__.update().where(jobs.Job.id == a[1].id).values(
+            lease_until=jobs.utcnow() - dt.timedelta(seconds=1)))
+    assert [j.id for j in q.claim("b", ["push"], 10)] == [a[1].id]
+
+
+@pytest.mark.parametrize("engine", BOTH_DATABASES, indirect=True)
+def test_failures_follow_the_retry_policy_and_only_permanent_ones_or_give_up_end_dead(engine):
+    from citybot import jobs
+    from citybot.retry import Backoff
+
+    q = Jobs(engine, policy=Backoff(base=10, cap=10, give_up_after=3600, jitter=0))
+    q.add([dict(kind="file", key="file:x", lane="file:x", payload={}),
+           dict(kind="file", key="file:y", lane="file:y", payload={})])
+    x, y = q.claim("w", ["file"], 10)
+    assert q.fail(x, "503") == jobs.PENDING
+    assert q.claim("w", ["file"], 10) == []  # not due for 10 s
+    row = q.get(x.id)
+    assert row.attempts == 1 and row.lease_owner is None and row.first_attempt_at is not None
+    assert q.fail(y, "400 bad request", permanent=True,
+                  also_if_dead=jobs.dead_alerts(y, "400 bad request", "-100")) == jobs.DEAD
+    assert q.fail(jobs.Claimed.of(row), "503 again") == jobs.PENDING
+    with engine.begin() as conn:  # trying for longer than give_up_after
+        conn.execute(jobs.Job.__table__.update().where(jobs.Job.id == x.id).values(
+            first_attempt_at=jobs.utcnow() - dt.timedelta(hours=2)))
+    assert q.fail(jobs.Claimed.of(q.get(x.id)), "503 still") == jobs.DEAD
+    [alert] = q.find(kinds=["alert"])
+    assert alert.key == f"dead:{y.id}" and alert.chat_id == "-100" and f"/resend {y.id}" in alert.payload["text"]
+    assert q.resend("all") == 2 and q.counts(["file"]) == {"pending": 2}
 
 
 def test_schedule_keeps_its_grid_when_woken_late_but_never_exceeds_rate_per_second():

@@ -52,7 +52,6 @@ def stack(tmp_path_factory):
 def stack_engine(stack):
     """citybot's database of the stack (the action server writes subscriptions there; the bot its buttons)."""
     import bot.buttons  # noqa: F401
-    import bot.outbox  # noqa: F401
     import citybot.subscriptions  # noqa: F401
     from citybot.db import create_tables, make_engine
 

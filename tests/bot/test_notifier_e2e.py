@@ -8,9 +8,9 @@ from collections import Counter
 
 from sqlmodel import Session
 
-from bot import outbox
 from bot.notifier import chat_ref
 from citybot import subscriptions
+from citybot.jobs import Jobs
 import pytest
 
 from tests.bot.conftest import BOTH_DATABASES, file_case, image_bytes, until
@@ -127,11 +127,11 @@ async def test_a_restart_in_the_middle_of_a_backlog_sends_each_message_exactly_o
         pass
     sent_before = len(tg.sent())
     assert 8 <= sent_before < 30
-    assert outbox.Outbox(engine).counts()["sent"] == sent_before
+    assert Jobs(engine).counts()["sent"] == sent_before
 
     second = notifiers.make(global_rate=10.0)
     notifiers.start(second)
-    await until(lambda: outbox.Outbox(engine).counts().get("pending", 0) == 0 and len(tg.sent()) >= 30)
+    await until(lambda: Jobs(engine).counts().get("pending", 0) == 0 and len(tg.sent()) >= 30)
     await asyncio.sleep(0.3)
     pairs = Counter((r.chat_id, r.payload["text"]) for r in tg.sent())
     assert len(tg.sent()) == 30 and set(pairs.values()) == {1}
@@ -142,10 +142,10 @@ async def test_a_restart_in_the_middle_of_a_backlog_sends_each_message_exactly_o
 async def test_a_stopped_notifier_resumes_from_its_cursor_without_repeats(tg, hub, notifiers, follow, engine):
     case = await file_case(hub)
     follow(CHAT, case)
-    first = notifiers.make()
+    first = notifiers.make(lease=1.0)
     assert await first.poll_once() == 2  # queued, not sent: the process "dies" here
     assert await first.poll_once() == 0  # the cursor moved with the queued rows
-    second = notifiers.make()
+    second = notifiers.make()  # reads the feed once the dead one's lease has run out
     notifiers.start(second)
     await until(lambda: len(tg.sent()) == 2)
     await hub.set_status(case, "in_progress")
@@ -163,11 +163,11 @@ async def test_a_blocked_chat_is_unsubscribed_and_its_messages_dropped(tg, hub, 
     caplog.set_level(logging.WARNING, logger="citybot.notifier")
     notifiers.start(notifiers.make())
     await until(lambda: len(tg.sent(chat_id=OTHER)) == 2)
-    await until(lambda: outbox.Outbox(engine).counts().get("pending", 0) == 0)
+    await until(lambda: Jobs(engine).counts().get("pending", 0) == 0)
     with Session(engine) as s:
         assert subscriptions.subscribers(case, session=s) == [str(OTHER)]
         assert subscriptions.cases_of(CHAT, session=s) == []
-    assert outbox.Outbox(engine).counts() == {"sent": 2, "dropped": 2}  # both of its messages
+    assert Jobs(engine).counts() == {"sent": 2, "dropped": 2}  # both of its messages
     blocked_calls = [r for r in tg.requests if r.chat_id == str(CHAT)]
     assert len(blocked_calls) == 1 and blocked_calls[0].status == 403
 
@@ -207,23 +207,35 @@ async def test_per_chat_and_global_rate_limits_hold(tg, hub, notifiers, follow):
 
 
 @pytest.mark.parametrize("engine", BOTH_DATABASES, indirect=True)
-async def test_failures_retry_with_backoff_then_end_dead_and_listed(tg, hub, notifiers, follow, engine, capsys):
+async def test_5xx_is_retried_by_the_policy_and_a_400_is_dead_reported_and_resent(tg, hub, notifiers, follow, engine,
+                                                                                 capsys):
     case = await file_case(hub)
     follow(CHAT, case)
-    tg.error_next(3, 500, "Internal Server Error")
-    notifiers.start(notifiers.make(max_attempts=2, backoff=0.1))
-    await until(lambda: outbox.Outbox(engine).counts().get("dead") == 1)
-    dead = outbox.dead_letters(engine)
-    assert len(dead) == 1 and dead[0].attempts == 2 and "Internal Server Error" in dead[0].last_error
-    # the chat's next message still goes (the third 500 hit it once; its retry succeeds)
-    await until(lambda: len(tg.sent(chat_id=CHAT)) == 1)
-    assert "派遣" in tg.sent(chat_id=CHAT)[0].payload["text"]
+    tg.error_next(3, 500, "Internal Server Error")  # never permanent: retried, the chat keeps its order
+    notifiers.start(notifiers.make(backoff=0.1, dead_alert_chat="-100"))
+    await until(lambda: len(tg.sent(chat_id=CHAT)) == 2)
+    first, second = texts(tg, CHAT)
+    assert "受理" in first and "派遣" in second
+    assert [r.status for r in tg.requests if r.chat_id == str(CHAT)][:4] == [500, 500, 500, 200]
+
+    tg.error_next(1, 400, "Bad Request: message text is empty")  # permanent: dead at once, staff told once
+    await hub.set_status(case, "in_progress")
+    await until(lambda: Jobs(engine).counts().get("dead") == 1)
+    [dead] = Jobs(engine).dead_jobs()
+    assert dead.attempts == 1 and "message text is empty" in dead.last_error
+    await until(lambda: tg.sent(chat_id=-100))
+    assert f"#{dead.id}" in tg.sent(chat_id=-100)[0].payload["text"]
 
     from citybot.cli import main
 
     assert main(["notifier", "--dead", "--database-url", str(engine.url)]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and f'"case_id": "{case}"' in out[0]
+    assert main(["notifier", "--resend", str(dead.id), "--database-url", str(engine.url)]) == 0
+    await until(lambda: len(tg.sent(chat_id=CHAT)) == 3)
+    assert "处置中" in texts(tg, CHAT)[-1]
+    await asyncio.sleep(0.3)
+    assert len(tg.sent(chat_id=-100)) == 1 and len(tg.sent(chat_id=CHAT)) == 3
 
 
 async def test_overdue_says_the_time_limit_and_supervision(tg, hub, notifiers, follow, clock):
@@ -289,3 +301,59 @@ async def test_citybot_notifier_once_sends_everything_and_exits(tg, hub, hub_url
         assert await asyncio.to_thread(main, args) == 75
     finally:
         get_settings.cache_clear()
+
+
+async def test_one_unreadable_merged_case_is_set_aside_and_the_feed_moves_on(tg, hub, hub_url, bots, engine, follow):
+    """The hub answers 403 reading one merged case (e.g. escalated above the notifier's token): its followers'
+    move to the kept case becomes a job of its own, retried until the hub answers; everyone else hears on."""
+    from aiohttp import ClientSession, web
+
+    from bot.notifier import Notifier, NotifierConfig
+    from hubapi.client import HubClient
+    from tests.bot.conftest import API_KEY, STAFF_TOKEN
+
+    kept, merged = await file_case(hub, i=0), await file_case(hub, i=1)
+    follow(CHAT, merged)
+    follow(OTHER, kept)
+    refused = {f"/open311/v2/requests/{merged}.json"}
+
+    async def forward(request: web.Request) -> web.Response:  # a loopback proxy in front of the hub
+        if request.path in refused:
+            return web.json_response([{"code": 403, "description": "forbidden"}], status=403)
+        async with ClientSession() as http:
+            async with http.request(request.method, hub_url + request.path_qs, headers=request.headers,
+                                    data=await request.read()) as resp:
+                return web.Response(status=resp.status, body=await resp.read(),
+                                    content_type=resp.content_type)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", forward)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    proxy = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+    try:
+        await hub.merge(merged, kept)
+        async with HubClient(proxy, api_key=API_KEY, staff_token=STAFF_TOKEN, retries=0) as via_proxy:
+            n = Notifier(bot=bots(), hub=via_proxy, engine=engine,
+                         config=NotifierConfig(poll_interval=0.05, chat_interval=0.1, backoff=0.2, backoff_max=0.5,
+                                               subscribe_grace=0.0))
+            task = asyncio.create_task(n.run())
+            try:
+                await until(lambda: len(tg.sent(chat_id=CHAT)) == 3)  # received, dispatched, merged
+                await hub.set_status(kept, "in_progress", note="已安排")
+                await until(lambda: any("处置中" in t for t in texts(tg, OTHER)))  # the feed moved on
+                assert Jobs(engine).find(kinds=["merge"], states=["pending"])  # set aside, retried on its own
+                assert not any("处置中" in t for t in texts(tg, CHAT))
+                refused.clear()  # the hub answers again: the followers of the merged case follow the kept one
+                await until(lambda: Jobs(engine).counts(["merge"]) == {"sent": 1})
+                with Session(engine) as s:
+                    assert str(CHAT) in subscriptions.subscribers(kept, session=s)
+                await hub.resolve(kept, note="二次处置完毕")
+                await until(lambda: any("二次处置完毕" in t for t in texts(tg, CHAT)))
+            finally:
+                await n.stop()
+                await task
+    finally:
+        await runner.cleanup()

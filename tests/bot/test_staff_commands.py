@@ -540,3 +540,21 @@ def test_views_mask_the_account():
     assert mask_account("tg:123456789") == "tg:*******89"
     assert mask_account("12") == "***"
     assert mask_account(None) is None
+
+
+# -- /dead, /resend ------------------------------------------------------------------------------------------------
+async def test_dead_jobs_are_listed_and_resent_by_an_admin_only(tg, staffbot, engine):
+    from citybot.jobs import Jobs
+
+    q = Jobs(engine)
+    q.add([dict(kind="push", key="push:9:1001", lane="chat:1001", chat_id="1001", case_id="20260302000001",
+                update_id=9, payload={"kind": "text", "text": "x"})])
+    [job] = q.claim("w", ["push"], 1)
+    q.fail(job, "TelegramBadRequest: Bad Request: message is too long", permanent=True)
+    assert "只有管理员" in await ask(tg, OPERATOR, "/dead")
+    listing = await ask(tg, ADMIN, "/dead")
+    assert f"#{job.id}" in listing and "message is too long" in listing and "/resend" in listing
+    assert "用法" in await ask(tg, ADMIN, "/resend soon")
+    assert "已重新排队 1 个任务" in await ask(tg, ADMIN, f"/resend {job.id}")
+    assert q.counts() == {"pending": 1}
+    assert "没有投递失败的任务" in await ask(tg, ADMIN, "/dead")

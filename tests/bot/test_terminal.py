@@ -29,7 +29,7 @@ SAMPLE_PHOTO = ROOT / "data" / "sample_result.jpg"
 
 async def test_the_terminal_sink_shows_only_its_own_chats_pushes_and_leaves_the_rest_pending(hub, engine, follow):
     from bot.notifier import Notifier, NotifierConfig
-    from bot.outbox import Outbox
+    from citybot.jobs import Jobs
     from bot.terminal import Console, TerminalSink
 
     mine, telegram_user = "10000", "555"
@@ -56,7 +56,7 @@ async def test_the_terminal_sink_shows_only_its_own_chats_pushes_and_leaves_the_
     assert "[1] 1分" in text and "[5] 5分" in text and "\033[" not in text  # piped: no colours
     assert console.buttons[4] == ("5分", f"rate:{case}:5")
     # the Telegram user's messages were queued but left for the Telegram notifier
-    assert Outbox(engine).counts() == {"sent": notifier.sent, "pending": notifier.sent}
+    assert Jobs(engine).counts() == {"sent": notifier.sent, "pending": notifier.sent}
 
 
 async def test_a_notifier_needs_somewhere_to_deliver(hub, engine):

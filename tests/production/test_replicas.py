@@ -24,8 +24,7 @@ from tests.tgserver import BotAPIServer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.rasa, pytest.mark.slow, pytest.mark.timeout(1200)]
 
-# One notifier until the delivery-queue work (branch `queue`: job leases) makes replicas safe; then 2.
-NOTIFIERS = 1
+NOTIFIERS = 2  # they share the job queue (citybot/jobs.py); one of them is killed mid fan-out
 CITIZENS = 16
 REPORTS = 2  # per citizen: the first while replicas die, the second on the restored topology
 REPLY_TIMEOUT = 150  # s: a turn caught by a killed Rasa waits for its conversation lock to expire (60 s)

@@ -169,7 +169,8 @@ class Topology:
         """The notifier(s) and the bot, talking to the loopback Bot API server."""
         front = {"TELEGRAM_BOT_TOKEN": token, "TELEGRAM_API_BASE": api_base, **env}
         for i in range(self.counts["notifier"]):
-            self._add("notifier", i, [CITYBOT, "notifier"], None, None, 30, **front).start()
+            self._add("notifier", i, [CITYBOT, "notifier"], None, None, 30,
+                      NOTIFIER_REPLICAS=str(self.counts["notifier"]), **front).start()
         self._add("bot", 0, [CITYBOT, "bot", "--polling"], None, None, 30, **front).start()
 
     def stop(self) -> None:

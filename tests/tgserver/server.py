@@ -58,6 +58,8 @@ class BotAPIServer:
         self._fail_429: list[int] = []  # retry_after for each of the next calls to fail
         self._fail_429_by_method: dict[str, list[int]] = {}  # the same, for calls of one method
         self._fail_status: list[tuple[int, str]] = []
+        self._outage_until = 0.0  # monotonic time until which every send answers 502 (a proxy without Telegram)
+        self._after_outage_429: list[int] = []  # retry_after of the 429s that follow the outage
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -104,6 +106,12 @@ class BotAPIServer:
             self._fail_429_by_method.setdefault(method, []).extend([retry_after] * n)
             return
         self._fail_429.extend([retry_after] * n)
+
+    def outage(self, seconds: float, *, then_429: int = 0, retry_after: int = 1) -> None:
+        """For `seconds` from now every send* call answers 502 Bad Gateway with an HTML body (as a proxy does when
+        Telegram is away), then the next `then_429` send calls answer 429 retry_after."""
+        self._outage_until = time.monotonic() + seconds
+        self._after_outage_429 = [retry_after] * then_429
 
     def error_next(self, n: int, status: int = 500, description: str = "Internal Server Error") -> None:
         self._fail_status.extend([(status, description)] * n)
@@ -210,6 +218,15 @@ class BotAPIServer:
         if request.match_info["token"] != self.token:
             rec.status = 401
             return _error(401, "Unauthorized")
+        if method.startswith("send") and (self._outage_until or self._after_outage_429):
+            if time.monotonic() < self._outage_until:
+                rec.status = 502
+                return web.Response(status=502, text="<html><body>502 Bad Gateway</body></html>",
+                                    content_type="text/html")
+            if self._after_outage_429:
+                rec.status = 429
+                n = self._after_outage_429.pop(0)
+                return _error(429, f"Too Many Requests: retry after {n}", {"retry_after": n})
         if method != "getUpdates":
             if self._fail_429_by_method.get(method):
                 rec.status = 429
