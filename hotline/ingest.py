@@ -23,6 +23,7 @@ from typing import IO, Any, Iterable, Protocol
 from citybot import filing as filings
 from citybot.catalogue import OTHER
 from citybot.privacy import mask, salted_hash
+from citybot.retry import Backoff, retrying
 from hotline import records, transcript
 from hotline.quarantine import Quarantine
 from hotline.state import HotlineCall, IngestState
@@ -260,25 +261,23 @@ class Ingestor:
                               channel=CHANNEL, external_id=record.call_id)
         filing = await filings.located(filing, self.geocoder)
         extra = {"dry_run": True} if self.opt.dry_run else {}
-        waited, delay = 0.0, 1.0
         async with self._sem:
-            while True:
+            if self.opt.dry_run:
                 try:
                     return await self.hub.create_request(filing, **extra)
-                except HubUnavailable as exc:
-                    if self.opt.dry_run:  # a dry run does not wait for the hub: it goes on offline
-                        if self._hub_dry_run:
-                            self._hub_dry_run = False
-                            log.warning("hub unreachable (%s): dry run goes on without the duplicate check; "
-                                        "fileable calls are reported as `file`", exc)
-                        return None
-                    if waited >= self.opt.max_outage_s:
-                        raise HubDown(f"hub unreachable for {waited:.0f}s: {exc}") from exc
-                    log.warning("hub unreachable (%s); pausing %.0fs before retrying call %s", exc, delay,
-                                record.call_id)
-                    await asyncio.sleep(delay)
-                    waited += delay
-                    delay = min(delay * 2, 60.0)
+                except HubUnavailable as exc:  # a dry run does not wait for the hub: it goes on offline
+                    if self._hub_dry_run:
+                        self._hub_dry_run = False
+                        log.warning("hub unreachable (%s): dry run goes on without the duplicate check; "
+                                    "fileable calls are reported as `file`", exc)
+                    return None
+            # the hub away: wait by the one retry policy, up to --max-outage, then stop the run (resumed next time)
+            policy = Backoff(base=1.0, cap=60.0, give_up_after=self.opt.max_outage_s)
+            try:
+                return await retrying(lambda: self.hub.create_request(filing), policy=policy,
+                                      retry_on=(HubUnavailable,), what=f"filing call {record.call_id}")
+            except HubUnavailable as exc:
+                raise HubDown(f"hub unreachable for {self.opt.max_outage_s:.0f}s: {exc}") from exc
 
     # -- outcomes ------------------------------------------------------------------------------------------------
     def _reject(self, source: str, line_no: int, reason: str, raw: str, *, key: str, call_id: str | None = None,
