@@ -166,10 +166,12 @@ def test_channels_talk_to_the_hub_only_through_its_interface_package():
     its own hub, and the seam between the two is hubapi."""
     import ast
 
+    from tests.pyast import parse_file
+
     offenders = []
     for package in ("bot", "actions", "hotline", "hubapi", "citybot", "nlu"):
         for path in (ROOT / package).rglob("*.py"):
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            for node in ast.walk(parse_file(path)):
                 names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                          else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
                 offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names if n == "hub" or n.startswith("hub.")]

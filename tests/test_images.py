@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from tests.dockerfile import Dockerfile, materialize
+from tests.pyast import parse_file
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
@@ -89,7 +90,7 @@ def imported_modules(paths: list[Path]) -> list[str]:
     """Every module named by an absolute import (`from a.b import c` names a.b and a.b.c)."""
     out = []
     for path in paths:
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(parse_file(path)):
             if isinstance(node, ast.Import):
                 out += [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
@@ -156,7 +157,7 @@ def imported_names(paths: list[Path], *, optional: bool = True) -> dict[str, set
     without the optional ones (`try: import x except ImportError`) when `optional` is False."""
     out: dict[str, set[str]] = {}
     for path in paths:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+        tree = parse_file(path)
         skip = set() if optional else _optional(tree)
         for node in ast.walk(tree):
             if id(node) in skip:
@@ -285,7 +286,7 @@ def own_closure(files: Path, start: list[str]) -> list[Path]:
         parts = name.split(".")
         for i in range(1, len(parts)):
             todo.append(".".join(parts[:i]))
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(parse_file(path)):
             if isinstance(node, ast.ImportFrom) and not node.level and node.module:
                 todo.append(node.module)
                 todo += [f"{node.module}.{a.name}" for a in node.names]

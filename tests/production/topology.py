@@ -119,7 +119,9 @@ class Topology:
         self.env = {"DATABASE_URL": db_url, "HUB_DATABASE_URL": db_url, "HUB_URL": self.hub_lb.url,
                     "HUB_PUBLIC_URL": self.hub_lb.url, "RASA_URL": self.rasa_lb.url, "VAR_DIR": str(workdir),
                     "MEDIA_DIR": str(workdir / "media"), "HUB_SWEEP_INTERVAL_S": "0", "LOG_LEVEL": "INFO",
-                    "REDIS_URL": f"redis://127.0.0.1:6379/{redis_db}", "PYTHONUNBUFFERED": "1"}
+                    "REDIS_URL": f"redis://127.0.0.1:6379/{redis_db}", "PYTHONUNBUFFERED": "1",
+                    # the job queue: retry soon, and a killed replica's leases pass to another within 10 s
+                    "JOBS_BACKOFF_S": "1", "JOBS_LEASE_S": "10"}
         endpoints = rasa_endpoints(workdir / "endpoints.yml", actions_url=self.actions_lb.url, pg_schema=pg_schema,
                                    redis_db=redis_db, lock_prefix="t" + uuid.uuid4().hex[:12])
         (workdir / "credentials.yml").write_text("rest:\n", encoding="utf-8")
@@ -127,7 +129,7 @@ class Topology:
             self._add("hub", i, [CITYBOT, "hub", "--host", "127.0.0.1", "--port", port], port, "/healthz", 90)
         for i, port in enumerate(ports["actions"]):
             self._add("actions", i, [CITYBOT, "actions", "--host", "127.0.0.1", "--port", port,
-                                     "--retry-interval", "1", "--retry-backoff", "1"], port, "/health", 90)
+                                     "--retry-interval", "1"], port, "/health", 90)
         for i, port in enumerate(ports["rasa"]):
             self._add("rasa", i, [RASA, "run", "--enable-api", "-m", model, "-i", "127.0.0.1", "-p", port,
                                   "--endpoints", endpoints, "--credentials", workdir / "credentials.yml"],
