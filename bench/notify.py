@@ -28,7 +28,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import httpx
 from hubserver import start_hub
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -4,7 +4,7 @@ no example appears twice (Rasa would train on contradictions), and no annotation
 from __future__ import annotations
 
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 
 import pytest

@@ -7,7 +7,6 @@ import time
 from action_helpers import load_tracker, run
 from actions import actions as a
 from actions import pending, texts
-from rasa_sdk.events import SlotSet
 
 PHOTO = "http://127.0.0.1:8311/media/first.jpg"
 
