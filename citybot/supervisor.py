@@ -122,6 +122,18 @@ def _die_with_parent() -> None:
         pass
 
 
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    """`sig` to a background part and everything it started (its own session: a server's worker processes too),
+    so none is left holding a port; a foreground part shares our group and gets it alone."""
+    try:
+        if os.getpgid(proc.pid) == proc.pid:
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
+    except ProcessLookupError:
+        pass
+
+
 def _pump(name: str, stream, out) -> None:
     for line in iter(stream.readline, b""):
         out.write(f"[{name}] {line.decode('utf-8', 'replace')}")
@@ -214,14 +226,15 @@ class Supervisor:
         for name, proc in reversed(list(self.procs.items())):
             if proc.poll() is None:
                 log.info("stopping %s", name)
-                proc.terminate()
+                _signal_group(proc, signal.SIGTERM)
         deadline = time.monotonic() + GRACE_S
         for name, proc in self.procs.items():
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 log.warning("%s did not stop in %.0fs; killing it", name, GRACE_S)
-                proc.kill()
+                _signal_group(proc, signal.SIGKILL)
+                proc.wait()
 
 
 def run_all(settings: Settings | None = None) -> int:

@@ -129,7 +129,12 @@ def test_run_starts_the_hub_and_ctrl_c_stops_everything(tmp_path):
         with urllib.request.urlopen(f"http://127.0.0.1:{actions_port}/health", timeout=5) as resp:
             assert resp.status == 200
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
+        try:  # read on while it stops: a full pipe would block its logging
+            rest, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise AssertionError(f"citybot run did not stop on Ctrl-C; output:\n{proc.communicate()[0]}") from None
+        assert proc.returncode == 0, rest
     finally:
         if proc.poll() is None:
             proc.kill()
