@@ -248,6 +248,9 @@ def run_all(settings: Settings | None = None) -> int:
         sup._stopping.set()
 
     signal.signal(signal.SIGTERM, _on_signal)
+    # Ctrl-C stops everything even when we were started with SIGINT ignored (a background job of a script), where
+    # Python would not install its KeyboardInterrupt handler
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         sup.start()
         log.info("citybot is running; Ctrl-C stops it")

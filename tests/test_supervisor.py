@@ -104,7 +104,9 @@ def test_the_default_endpoints_file_serves_the_default_layout_as_it_is():
 
 # -- real runs -----------------------------------------------------------------------------------------------
 
-def test_run_starts_the_hub_and_ctrl_c_stops_everything(tmp_path):
+@pytest.mark.parametrize("sigint", ["default", "ignored"])
+def test_run_starts_the_hub_and_ctrl_c_stops_everything(tmp_path, sigint):
+    """`ignored`: started as a script's background job, which inherits SIGINT ignored; Ctrl-C must still work."""
     port, actions_port = _free_port(), _free_port()
     env = {
         **os.environ,
@@ -120,6 +122,7 @@ def test_run_starts_the_hub_and_ctrl_c_stops_everything(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "citybot.cli", "run"], cwd=tmp_path, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint == "ignored" else None,
     )
     try:
         out = _read_until(proc, "citybot is running")
