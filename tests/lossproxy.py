@@ -20,6 +20,8 @@ import threading
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from tests.rrproxy import LoopbackServer
+
 
 @dataclass
 class _Rule:
@@ -28,40 +30,20 @@ class _Rule:
     times: int
 
 
-class LossProxy:
+class LossProxy(LoopbackServer):
     def __init__(self, backend: str):
+        super().__init__("lossproxy")
         self.backend = backend
         self.rules: list[_Rule] = []
         self.lost: list[tuple[str, str]] = []       # (method, path) of each answer dropped
         self.forwarded: list[tuple[str, str]] = []  # (method, path) of each request passed to the backend
-        self._loop = asyncio.new_event_loop()
-        self._server: asyncio.base_events.Server | None = None
-        self._thread = threading.Thread(target=self._loop.run_forever, name="lossproxy", daemon=True)
         self._lock = threading.Lock()
-        self.url = ""
 
     def lose(self, method: str, path_regex: str, times: int = 1) -> LossProxy:
         """Drop the answers of the next `times` requests with this method whose path matches."""
         with self._lock:
             self.rules.append(_Rule(method.upper(), re.compile(path_regex), times))
         return self
-
-    def start(self) -> LossProxy:
-        self._thread.start()
-        self._server = asyncio.run_coroutine_threadsafe(
-            asyncio.start_server(self._handle, "127.0.0.1", 0), self._loop).result(10)
-        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
-        return self
-
-    def stop(self) -> None:
-        async def close():
-            self._server.close()
-            await self._server.wait_closed()
-
-        with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
 
     def _should_lose(self, method: str, path: str) -> bool:
         with self._lock:

@@ -16,17 +16,19 @@ import threading
 from urllib.parse import urlsplit
 
 
-class RoundRobinProxy:
-    def __init__(self, backends: list[str]):
-        self.backends = list(backends)  # base URLs (http://host:port); may be changed while running
-        self.connections: list[int] = [0] * len(self.backends)  # per backend index, for tests to check spread
-        self._next = 0
+class LoopbackServer:
+    """A TCP server on 127.0.0.1 with its own event loop in a daemon thread; subclasses define `_handle`."""
+
+    def __init__(self, name: str):
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.base_events.Server | None = None
-        self._thread = threading.Thread(target=self._loop.run_forever, name="rrproxy", daemon=True)
+        self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
         self.url = ""
 
-    def start(self) -> RoundRobinProxy:
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+    def start(self):
         self._thread.start()
         self._server = asyncio.run_coroutine_threadsafe(
             asyncio.start_server(self._handle, "127.0.0.1", 0), self._loop).result(10)
@@ -42,6 +44,14 @@ class RoundRobinProxy:
             asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+
+
+class RoundRobinProxy(LoopbackServer):
+    def __init__(self, backends: list[str]):
+        super().__init__("rrproxy")
+        self.backends = list(backends)  # base URLs (http://host:port); may be changed while running
+        self.connections: list[int] = [0] * len(self.backends)  # per backend index, for tests to check spread
+        self._next = 0
 
     async def _connect(self):
         for _ in range(len(self.backends)):
