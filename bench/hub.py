@@ -90,7 +90,9 @@ def run_one(db_url: str, processes: int = 1) -> dict:
                 data = {"api_key": "citybot-dev-key", "service_code": CODES[i % len(CODES)],
                         "lat": f"{22.0 + (i // 100) * 0.01:.5f}", "long": f"{113.0 + (i % 100) * 0.01:.5f}",
                         "description": f"bench {i}", "channel": "web", "external_id": f"{run}-{i}"}
-                return "POST", "/open311/v2/requests.json", {"data": data}
+                # as citybot's HubClient files: with an Idempotency-Key, so that a lost answer can be retried
+                return "POST", "/open311/v2/requests.json", {"data": data,
+                                                              "headers": {"Idempotency-Key": f"{run}-{i}"}}
 
             asyncio.run(drive(bases, 100, lambda i: ("GET", "/open311/v2/services.json", {})))  # warm up
             cpu0 = cpu_total(procs)

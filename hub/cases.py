@@ -24,7 +24,7 @@ from hub.limits import ADDRESS_NORM, AUDIT_REASON, STATUS_NOTES, UPDATE_TEXT, fi
 from hub.db import SWEEP_KEY, Database
 from citybot.places import index_keys
 from hub.duplicates import find_duplicate, normalise_address
-from hub.models import Case
+from hub.models import CASE_NUMBER, Case
 from hub.services import Services
 from hub.workclock import WorkClock
 
@@ -129,7 +129,7 @@ class Hub:
         """(case, created). Re-filing the same channel+external_id returns the existing case (idempotent).
 
         The hot path: Core statements on one connection (no ORM objects). The checks run concurrently; numbering
-        and inserting the case and its first updates is the sequencing step (hub.db), one filing at a time.
+        and inserting the case and its first updates is the sequencing step (hub.db).
         """
         sub = self._service(f)
         now = self.now()
@@ -144,8 +144,8 @@ class Hub:
                     if existing is not None:
                         return self._existing(existing, conn), False
                 original = self._original(f, sub, address_norm, now_db, conn)
-                self.db.sequence(conn)
-                case_id = store.next_case_id(now.astimezone(self.workclock.tz).date(), session=conn)
+                drawn = self.db.sequence(conn, CASE_NUMBER)
+                case_id = store.next_case_id(now.astimezone(self.workclock.tz).date(), session=conn, drawn=drawn)
                 case, updates = self._draft(f, sub, case_id, address_norm, original, now)
                 ids = store.insert_case(vars(case), updates, session=conn)
                 # what the filer is told: the new case's filing updates, or the open case as it is now

@@ -1,19 +1,22 @@
 """Engine factory and the write transactions that keep the updates feed gap-free for a cursor.
 
-A poller pages the feed with `after=<last id>`, so update ids must become visible in id order: an id may never
-commit after a higher one was read. How each database gets that:
+A poller pages the feed with `after=<last id>`, so update ids must become visible in id order: a poller may never
+read an id while a lower one can still commit. How each database gets that:
 
 - SQLite: one writer at a time (a lock in this process, `BEGIN IMMEDIATE` across processes), as SQLite has
   only one writer anyway.
 - PostgreSQL: writers run concurrently. Each locks the rows it changes (the case, `SELECT ... FOR UPDATE`),
   and its feed rows are not inserted as it goes: they are queued (`feed(session, rows)`) and inserted at the
-  very end, under a transaction-scoped advisory lock held until commit (`sequence`). Only that short step --
-  insert the feed rows, commit -- is serialized, so ids are allocated in commit order (PostgreSQL makes a
-  commit visible before it releases the transaction's locks). Filing takes the same step before it numbers
-  the case (the day's sequence) and inserts it.
+  very end, in the sequencing step (`sequence`): holding the *shared* side of a transaction-scoped advisory lock
+  from before its ids are drawn until its commit. Writers share it, so they draw ids and commit (and flush the
+  WAL) side by side. A feed read (`read_feed`) first takes the *exclusive* side: it waits until no writer holds
+  ids it has not committed, then reads, holding new writers off for that one query. Every id it can see has
+  been committed or rolled back, and ids drawn later are higher (the id sequence is not cached per session).
+  Filing takes the same step before it inserts the case; its number comes from a sequence
+  (`models.CASE_NUMBER`), drawn in the same round trip.
 
 Lock order is always: case rows, then the sequencing lock (never the other way round), so writers cannot
-deadlock; a feed row only ever refers to a case its writer holds or creates.
+deadlock; a feed row only ever refers to a case its writer holds or creates; a feed read takes no row lock.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from sqlalchemy import event, func, insert, select
+from sqlalchemy import Sequence, event, func, insert, select
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, create_engine
@@ -139,11 +142,27 @@ class Database:
             finally:
                 _WRITING.reset(token)
 
-    def sequence(self, conn: Connection) -> None:
-        """Enter the sequencing step: from here to commit, one writer at a time (PostgreSQL; SQLite's writers are
-        serialized from their first statement). Do only feed inserts and the case number after it."""
-        if self.is_postgres:
-            conn.execute(select(func.pg_advisory_xact_lock(SEQUENCE_KEY)))
+    def sequence(self, conn: Connection, draw: Sequence | None = None) -> int | None:
+        """Enter the sequencing step (see the module docstring): from here to commit, a feed read waits for this
+        transaction (PostgreSQL; SQLite's writers are serialized from their first statement). Do only the feed
+        inserts and the case after it. `draw`: also take the next value of this PostgreSQL sequence in the same
+        round trip (None on SQLite)."""
+        if not self.is_postgres:
+            return None
+        lock = func.pg_advisory_xact_lock_shared(SEQUENCE_KEY)
+        if draw is None:
+            conn.execute(select(lock))
+            return None
+        return conn.execute(select(lock, draw.next_value())).one()[1]
+
+    @contextlib.contextmanager
+    def read_feed(self) -> Iterator[Session]:
+        """A read of the updates feed (`store.updates_after`): on PostgreSQL it first waits for the writers in the
+        sequencing step, so that no id below one it sees can commit later (the module docstring)."""
+        with self.read() as session:
+            if self.is_postgres:
+                session.execute(select(func.pg_advisory_xact_lock(SEQUENCE_KEY)))
+            yield session
 
     def ping(self) -> None:
         with self.read() as session:

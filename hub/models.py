@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Sequence, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from hub import limits as L
@@ -14,6 +14,11 @@ def needs_place(case) -> bool:
     """A case (row, ORM object or draft) with no address, address_id or lat/long: filed for triage (待补充地点)."""
     return (getattr(case, "address", None) is None and getattr(case, "address_id", None) is None
             and getattr(case, "lat", None) is None)
+
+
+# Case numbers on PostgreSQL, where filings run side by side: the suffix of YYYYMMDD + 6 digits (store.next_case_id).
+# Created by the hub's migration 0006 (PostgreSQL only; SQLite numbers the day's cases one after the other).
+CASE_NUMBER = Sequence("hub_case_number")
 
 
 class CaseBase(SQLModel):

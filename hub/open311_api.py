@@ -442,7 +442,7 @@ async def updates(request: Request, fmt: Fmt, api_key: str | None = ApiKey,
     hub = _hub(request)
 
     def query():
-        with hub.db.read() as s:
+        with hub.db.read_feed() as s:
             return store.updates_after(after, limit, session=s)
 
     rows = await run_in_threadpool(query)

@@ -37,9 +37,13 @@ def _hot() -> dict:
     }
 
 
-def next_case_id(day: dt.date, *, session: Session | Connection) -> str:
-    """YYYYMMDD + 6-digit sequence. Safe because it runs in the sequencing step (hub.db), one writer at a time."""
+def next_case_id(day: dt.date, *, session: Session | Connection, drawn: int | None = None) -> str:
+    """YYYYMMDD + 6 digits. `drawn`: a value of the case-number sequence (PostgreSQL, where filings run side by
+    side: unique within a day below MAX_PER_DAY filings a day, not consecutive); else the day's last number + 1
+    (SQLite, whose writers take turns)."""
     prefix = day.strftime("%Y%m%d")
+    if drawn is not None:
+        return f"{prefix}{drawn % (MAX_PER_DAY + 1):06d}"
     last = session.execute(_hot()["max_id"], {"lo": prefix + "000000", "hi": prefix + "999999"}).scalar()
     seq = int(last[8:]) + 1 if last else 1
     if seq > MAX_PER_DAY:
@@ -130,7 +134,8 @@ def add_audit(case_id: str, now: dt.datetime, *, session: Session, principal: st
 
 
 def updates_after(after: int, limit: int, *, session: Session | Connection) -> list:
-    """Feed rows (Core rows with the CaseUpdate columns as attributes) with id > after, in id order."""
+    """Feed rows (Core rows with the CaseUpdate columns as attributes) with id > after, in id order; in a
+    `Database.read_feed()` session, so that none below them can still appear."""
     return list(session.execute(_hot()["updates_after"], {"after": after, "limit": limit}))
 
 

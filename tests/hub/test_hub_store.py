@@ -68,7 +68,7 @@ def test_updates_cursor_with_concurrent_writers(two_hubs):
         cursor = 0
         while True:
             finished = done.is_set()  # read before polling: a final pass after the writers ended
-            with hubs[1].db.read() as s:
+            with hubs[1].db.read_feed() as s:
                 rows = store.updates_after(cursor, 7, session=s)
             seen.extend(r.id for r in rows)
             if rows:
