@@ -153,6 +153,12 @@ def test_an_old_release_hub_database_reaches_head_with_its_cases(engine):
         assert store.get_case(case["id"], session=s).description == "垃圾"
         assert [(u.event, u.note) for u in store.updates_of(case["id"], session=s)] == [("received", ""),
                                                                                         ("dispatched", "")]
+    # a case filed the same day after the upgrade gets a new number (PostgreSQL: the sequence starts past it)
+    from hub.models import CASE_NUMBER
+
+    with db.write_conn() as conn:
+        drawn = db.sequence(conn, CASE_NUMBER)
+        assert store.next_case_id(dt.date(2026, 3, 2), session=conn, drawn=drawn) == "20260302000002"
 
 
 def test_an_old_release_citybot_database_reaches_head_with_its_rows(engine):
