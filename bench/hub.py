@@ -75,6 +75,19 @@ def cpu_total(procs) -> float | None:
     return None if None in times else sum(times)
 
 
+def postgres_cpu() -> float:
+    """CPU seconds of every local PostgreSQL process (the server's side of the work: on a machine this small
+    it shares the cores with the hubs and the load generator). Counts other sessions too: a quiet machine."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if stat.read_text().split(" (", 1)[1].startswith("postgres)"):
+                total += cpu_seconds(int(stat.parent.name)) or 0.0
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
 def run_one(db_url: str, processes: int = 1) -> dict:
     with tempfile.TemporaryDirectory() as workdir:
         procs, bases = [], []
@@ -95,9 +108,9 @@ def run_one(db_url: str, processes: int = 1) -> dict:
                                                               "headers": {"Idempotency-Key": f"{run}-{i}"}}
 
             asyncio.run(drive(bases, 100, lambda i: ("GET", "/open311/v2/services.json", {})))  # warm up
-            cpu0 = cpu_total(procs)
+            cpu0, db0, me0 = cpu_total(procs), postgres_cpu(), time.process_time()
             post_s, post_lat = asyncio.run(drive(bases, N_POSTS, post))
-            cpu1 = cpu_total(procs)
+            cpu1, db1, me1 = cpu_total(procs), postgres_cpu(), time.process_time()
             n_updates = 2 * len(post_lat)
 
             def poll(i: int):
@@ -116,7 +129,10 @@ def run_one(db_url: str, processes: int = 1) -> dict:
             "poll_p50_ms": pct(poll_lat, 0.5), "poll_p95_ms": pct(poll_lat, 0.95), "posts": len(post_lat),
             "polls": len(poll_lat), "updates_per_poll": 100,
             "server_cpu_ms_per_post": round((cpu1 - cpu0) * 1000 / len(post_lat), 3) if cpu0 is not None else None,
-            "server_cpu_ms_per_poll": round((cpu2 - cpu1) * 1000 / len(poll_lat), 3) if cpu0 is not None else None}
+            "server_cpu_ms_per_poll": round((cpu2 - cpu1) * 1000 / len(poll_lat), 3) if cpu0 is not None else None,
+            "client_cpu_ms_per_post": round((me1 - me0) * 1000 / len(post_lat), 3),
+            **({"postgres_cpu_ms_per_post": round((db1 - db0) * 1000 / len(post_lat), 3)} if "postgresql" in db_url
+               else {})}
 
 
 def pg_url_for_run() -> tuple[str | None, str | None, str]:
