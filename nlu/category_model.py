@@ -65,7 +65,7 @@ class KeywordHits(BaseEstimator, TransformerMixin):
         return sparse.csr_matrix((vals, (rows, cols)), shape=(len(X), len(self.columns_)))
 
 
-def build_pipeline(keywords: dict[str, list[str]], C: float = 5.0, keyword_weight: float = 0.5) -> Pipeline:
+def build_pipeline(keywords: dict[str, list[str]], C: float = 5.0, keyword_weight: float = 0.25) -> Pipeline:
     features = FeatureUnion(
         [
             ("words", TfidfVectorizer(analyzer=words, sublinear_tf=True, min_df=1)),
@@ -93,7 +93,7 @@ class CategoryModel:
     labels: list[str]  # service codes and 其他:<referral>
 
     @classmethod
-    def train(cls, texts: list[str], labels: list[str], *, C: float = 5.0, keyword_weight: float = 0.5,
+    def train(cls, texts: list[str], labels: list[str], *, C: float = 5.0, keyword_weight: float = 0.25,
               folds: int = 3, catalogue: cat.Catalogue | None = None) -> "CategoryModel":
         catalogue = catalogue or cat.load()
         keywords = {s.code: list(s.keywords) + [s.name] for s in catalogue.subcategories()}
