@@ -31,6 +31,7 @@ from sqlalchemy import Sequence, event, func, insert, select
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, create_engine
+from starlette.concurrency import run_in_threadpool
 
 from citybot.migrate import History
 from hub import models
@@ -163,6 +164,11 @@ class Database:
             if self.is_postgres:
                 session.execute(select(func.pg_advisory_xact_lock(SEQUENCE_KEY)))
             yield session
+
+    async def run(self, fn: Callable, *args):
+        """`fn(*args)` from async code: on the event loop for SQLite (its statements take tens of microseconds, less
+        than a thread hop), in the thread pool for PostgreSQL (round trips over the network)."""
+        return fn(*args) if self.is_sqlite else await run_in_threadpool(fn, *args)
 
     def ping(self) -> None:
         with self.read() as session:

@@ -30,7 +30,6 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from fastapi import Depends, Header
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -117,7 +116,7 @@ class Idempotency:
             try:
                 response = await act()
             except KeyTaken:
-                row = await self._run(self._find, call)
+                row = await self.db.run(self._find, call)
                 if row is None:
                     continue  # the first call rolled back since: this one may go ahead
                 return await self._replay(call, row, recover)
@@ -162,7 +161,7 @@ class Idempotency:
                and not (recover is not None and self._stale(row.created_at))):
             await asyncio.sleep(0.05)
             waited += 0.05
-            row = await self._run(self._find, call)
+            row = await self.db.run(self._find, call)
         if row is not None and row.status is None and recover is not None and self._stale(row.created_at):
             response = await recover()
             if 200 <= response.status_code < 300:
@@ -175,13 +174,9 @@ class Idempotency:
         return Response(row.body or "", status_code=row.status, media_type=row.content_type,
                         headers={REPLAYED: "true"})
 
-    async def _run(self, fn, *args):
-        """SQLite's statements take tens of microseconds: on the loop beats a thread hop (as hub filing does)."""
-        return fn(*args) if self.db.is_sqlite else await run_in_threadpool(fn, *args)
-
     async def _record_safely(self, call: Call, response: Response) -> None:
         try:
-            await self._run(self._record, call, response)
+            await self.db.run(self._record, call, response)
         except Exception:  # the effect is committed: answer it anyway; a repeat waits, then is recovered
             log.exception("could not record the answer of an idempotent call")
 
