@@ -14,6 +14,9 @@ import os
 import httpx
 import pytest
 import schemathesis
+# Loaded (and assert-rewritten by pytest) at collection, not lazily inside the first test's fixture, late in a long
+# session where a stray finalizer can run inside the compile (see tests/rrproxy.py: stop).
+import schemathesis.specs.openapi.schemas  # noqa: F401
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
