@@ -3,6 +3,7 @@ no example appears twice (Rasa would train on contradictions), and no annotation
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -13,6 +14,7 @@ import yaml
 from citybot import catalogue
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "nlu"
+HELDOUT = Path(__file__).resolve().parent / "nlu" / "heldout_tickets.jsonl"  # never trained on
 _ANNOTATION = re.compile(r"\[[^\]]+\]\((?:case_id|location|rating)\)")
 
 
@@ -68,3 +70,15 @@ def test_brackets_are_only_entity_annotations(path):
         for line in (block.get("examples") or "").splitlines():
             stripped = _ANNOTATION.sub("", line)
             assert not re.search(r"[\[\]{}()]", stripped), f"{path.name}: stray bracket in {line!r}"
+
+
+def test_heldout_tickets_are_not_training_data():
+    """tests/nlu/heldout_tickets.jsonl measures generality (tests/nlu/test_nlu_heldout.py): none of it may be trained on."""
+    def key(text: str) -> str:
+        return re.sub(r"[\W_]+", "", text)
+
+    records = [json.loads(line) for line in HELDOUT.read_text(encoding="utf-8").splitlines()]
+    assert len(records) >= 1000
+    trained = {key(example) for _, _, examples in _blocks() for example in examples}
+    leaked = [r["id"] for r in records if key(r["text"]) in trained]
+    assert not leaked, f"held-out tickets found in data/nlu (move them out or write new ones): {leaked[:10]}"
